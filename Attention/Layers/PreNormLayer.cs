@@ -1,0 +1,114 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Attention.Layers;
+
+/// <summary>State-dict names inside a pre-norm layer, per checkpoint family.</summary>
+public sealed record PreNormLayerNames
+{
+    public string Norm1 { get; init; } = "ln_1";
+    public string Attention { get; init; } = "attn";
+    public string Norm2 { get; init; } = "ln_2";
+    public string Mlp { get; init; } = "mlp";
+    public string MlpIn { get; init; } = "c_fc";
+    public string MlpOut { get; init; } = "c_proj";
+    public AttentionNames AttentionNames { get; init; } = AttentionNames.TorchMultiheadAttention;
+    public ProjectionLayout Layout { get; init; } = ProjectionLayout.FusedQkvParameters;
+
+    /// <summary>openai/CLIP ResidualAttentionBlock: ln_1, attn.in_proj_*, attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj.</summary>
+    public static PreNormLayerNames Clip { get; } = new();
+    /// <summary>timm ViT Block (original ViLT): norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2.</summary>
+    public static PreNormLayerNames Timm { get; } = new()
+    {
+        Norm1 = "norm1", Norm2 = "norm2", MlpIn = "fc1", MlpOut = "fc2",
+        AttentionNames = AttentionNames.Timm, Layout = ProjectionLayout.FusedQkv,
+    };
+    /// <summary>Hugging Face GPT-2 Block (Conv1D weights transposed by the key map): ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj.</summary>
+    public static PreNormLayerNames Gpt2 { get; } = new() { AttentionNames = AttentionNames.Gpt2, Layout = ProjectionLayout.FusedQkv };
+}
+
+public sealed record PreNormLayerOptions
+{
+    public required int Hidden { get; init; }
+    public required int Heads { get; init; }
+    public required int MlpDim { get; init; }
+    public Activation Activation { get; init; } = Activation.GeluErf;
+    public double LayerNormEps { get; init; } = 1e-5;
+    public bool Bias { get; init; } = true;
+    public double AttentionDropout { get; init; }
+    public double ResidualDropout { get; init; }
+    public PreNormLayerNames Names { get; init; } = PreNormLayerNames.Clip;
+}
+
+/// <summary>Two Linear layers with an activation between (the transformer MLP).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    // Submodules are registered explicitly under their checkpoint names; no reflection over fields.
+    protected override void RegisterComponents() { }
+
+    readonly Linear input, output;
+    readonly Activation activation;
+
+    public Mlp(int dim, int hidden, Activation activation, string inputName = "fc1", string outputName = "fc2", bool bias = true, int? outputDim = null) : base("mlp")
+    {
+        input = nn.Linear(dim, hidden, bias);
+        output = nn.Linear(hidden, outputDim ?? dim, bias);
+        this.activation = activation;
+        register_module(inputName, input);
+        register_module(outputName, output);
+    }
+
+    public override Tensor forward(Tensor x) => output.forward(Activations.Apply(activation, input.forward(x)));
+}
+
+/// <summary>Pre-norm transformer layer (ViT, CLIP, GPT-2, VATT): x + attn(LN(x)), then x + mlp(LN(x)).</summary>
+public sealed class PreNormTransformerLayer : nn.Module
+{
+    // Submodules are registered explicitly under their checkpoint names; no reflection over fields.
+    protected override void RegisterComponents() { }
+
+    public MultiHeadAttention Attention { get; }
+    readonly LayerNorm norm1, norm2;
+    readonly Mlp mlp;
+    readonly Dropout residualDropout;
+
+    public PreNormLayerOptions Options { get; }
+
+    public PreNormTransformerLayer(PreNormLayerOptions options) : base("block")
+    {
+        Options = options;
+        var names = options.Names;
+        norm1 = nn.LayerNorm(options.Hidden, options.LayerNormEps);
+        Attention = new MultiHeadAttention(new MultiHeadAttentionOptions
+        {
+            QueryDim = options.Hidden,
+            Heads = options.Heads,
+            Layout = names.Layout,
+            Names = names.AttentionNames,
+            ProjectionBias = options.Bias,
+            Dropout = options.AttentionDropout,
+        });
+        norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps);
+        mlp = new Mlp(options.Hidden, options.MlpDim, options.Activation, names.MlpIn, names.MlpOut, options.Bias);
+        residualDropout = nn.Dropout(options.ResidualDropout);
+        register_module(names.Norm1, norm1);
+        register_module(names.Attention, Attention);
+        register_module(names.Norm2, norm2);
+        register_module(names.Mlp, mlp);
+    }
+
+    /// <summary>x [B, L, D]; mask over keys (padding, causal, bias).</summary>
+    public Tensor forward(Tensor x, AttentionMask? mask = null)
+    {
+        x = x + residualDropout.forward(Attention.forward(norm1.forward(x), null, mask));
+        return x + residualDropout.forward(mlp.forward(norm2.forward(x)));
+    }
+
+    /// <summary>Incremental decoding: new positions attend over the cache plus themselves.</summary>
+    public Tensor ForwardCached(Tensor x, LayerKeyValueCache cache, AttentionMask? mask = null)
+    {
+        x = x + residualDropout.forward(Attention.ForwardCached(norm1.forward(x), cache, mask));
+        return x + residualDropout.forward(mlp.forward(norm2.forward(x)));
+    }
+}

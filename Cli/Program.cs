@@ -1,0 +1,1 @@
+return ModelZoo.Cli.CliApp.Run(args);

@@ -1,0 +1,64 @@
+namespace ModelZoo.Weights;
+
+/// <summary>Opens any supported checkpoint (file or Hugging Face style directory) for streaming.</summary>
+public static class Checkpoint
+{
+    /// <summary>File names looked for in a directory, in order of preference.</summary>
+    public static readonly string[] DirectoryCandidates =
+    {
+        "model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin",
+    };
+
+    /// <summary>Readers for formats other than safetensors register here (for example PyTorch pickles).</summary>
+    public static readonly List<Func<string, byte[], ICheckpointReader?>> FormatProbes = new();
+
+    public static ICheckpointReader Open(string path)
+    {
+        if (Directory.Exists(path)) return OpenDirectory(path);
+        if (!File.Exists(path)) throw new CheckpointException(path, "no such file or directory");
+
+        byte[] head = ReadHead(path, 16);
+        if (head.Length == 0) throw new CheckpointException(path, "the file is empty (0 bytes)");
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
+            return new SafetensorsReader(path);
+        foreach (var probe in FormatProbes)
+            if (probe(path, head) is ICheckpointReader reader) return reader;
+        throw new CheckpointException(path, "not a recognised checkpoint (expected safetensors, a PyTorch .bin/.pt/.pth/.ckpt, or an .index.json)");
+    }
+
+    static ICheckpointReader OpenDirectory(string directory)
+    {
+        foreach (var name in DirectoryCandidates)
+        {
+            var candidate = Path.Combine(directory, name);
+            if (File.Exists(candidate)) return Open(candidate);
+        }
+        var any = Directory.EnumerateFiles(directory)
+            .Where(f => f.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".bin", StringComparison.OrdinalIgnoreCase)
+                        || f.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)
+                        || f.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
+            .OrderBy(f => f, StringComparer.Ordinal).ToList();
+        if (any.Count == 1) return Open(any[0]);
+        throw new CheckpointException(directory, any.Count == 0
+            ? "the directory holds no checkpoint (looked for " + string.Join(", ", DirectoryCandidates) + " and *.safetensors/*.bin/*.pt/*.pth/*.ckpt)"
+            : "the directory holds several checkpoints and no index: " + string.Join(", ", any.Select(Path.GetFileName)));
+    }
+
+    static byte[] ReadHead(string path, int count)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            var buffer = new byte[Math.Min(count, stream.Length)];
+            stream.ReadExactly(buffer);
+            return buffer;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CheckpointException(path, "cannot read: " + e.Message, inner: e);
+        }
+    }
+
+    /// <summary>8-byte little-endian length followed by '{'.</summary>
+    static bool LooksLikeSafetensors(byte[] head) => head.Length >= 9 && head[8] == (byte)'{' && BitConverter.ToUInt64(head, 0) < (1UL << 40);
+}

@@ -1,0 +1,18 @@
+namespace ModelZoo.Weights;
+
+/// <summary>A checkpoint file that cannot be read or does not fit the model. The message names the file and, where known, the key.</summary>
+public class CheckpointException : Exception
+{
+    public string? FilePath { get; }
+    public string? Key { get; }
+
+    public CheckpointException(string? filePath, string message, string? key = null, Exception? inner = null)
+        : base(Compose(filePath, key, message), inner)
+    {
+        FilePath = filePath;
+        Key = key;
+    }
+
+    static string Compose(string? file, string? key, string message) =>
+        (file is null ? "" : file + ": ") + (key is null ? "" : $"tensor '{key}': ") + message;
+}

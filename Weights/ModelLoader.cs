@@ -1,0 +1,97 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Weights;
+
+public sealed record LoadOptions
+{
+    /// <summary>Missing, unexpected or mismatched keys are an error (nothing is loaded). Default true.</summary>
+    public bool Strict { get; init; } = true;
+    /// <summary>Called after each tensor with (done, total).</summary>
+    public Action<int, int>? Progress { get; init; }
+
+    public static LoadOptions Default { get; } = new();
+}
+
+/// <summary>
+/// Loads a checkpoint into a model tensor by tensor: each tensor is read, converted to the dtype and device of
+/// the model's parameter, copied in place and freed, so peak memory is the model plus the largest tensor.
+/// Every shape is checked from the headers before anything is copied, so a strict failure leaves the model as it was.
+/// </summary>
+public static class ModelLoader
+{
+    public static LoadReport Load(nn.Module model, string path, KeyMap? map = null, LoadOptions? options = null)
+    {
+        using var reader = Checkpoint.Open(path);
+        return Load(model, reader, map, options);
+    }
+
+    public static LoadReport Load(nn.Module model, ICheckpointReader reader, KeyMap? map = null, LoadOptions? options = null)
+    {
+        options ??= LoadOptions.Default;
+        map ??= KeyMap.Identity;
+        MappedCheckpoint mapped;
+        try
+        {
+            mapped = map.Apply(reader);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new CheckpointException(reader.Path, "the key map does not fit this checkpoint: " + e.Message, inner: e);
+        }
+        var targets = model.state_dict();
+        var report = new LoadReport { Source = reader.Path, Format = reader.Format };
+        report.Ignored.AddRange(mapped.Ignored);
+
+        var byName = mapped.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var plan = new List<(Tensor Target, MappedTensor Source)>();
+        foreach (var (key, target) in targets)
+        {
+            if (!byName.TryGetValue(key, out var source)) { report.Missing.Add(key); continue; }
+            if (!source.Shape.SequenceEqual(target.shape))
+            {
+                report.ShapeMismatches.Add(new ShapeMismatch(key, target.shape, source.Shape, source.Sources));
+                continue;
+            }
+            plan.Add((target, source));
+        }
+        foreach (var tensor in mapped.Tensors)
+            if (!targets.ContainsKey(tensor.Name)) report.Unexpected.Add(tensor.Name);
+
+        if (options.Strict && !report.IsComplete)
+            throw new CheckpointException(reader.Path,
+                "does not fit the model (strict load; nothing was loaded; pass a non-strict option to load what fits):" +
+                Environment.NewLine + report.ToText());
+
+        using (no_grad())
+        {
+            int done = 0;
+            foreach (var (target, source) in plan)
+            {
+                using (var scope = NewDisposeScope())
+                {
+                    Tensor value;
+                    try
+                    {
+                        value = source.Materialize();
+                    }
+                    catch (CheckpointException) { throw; }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        throw new CheckpointException(reader.Path, "cannot read: " + e.Message, string.Join("+", source.Sources), e);
+                    }
+                    if (value.dtype != target.dtype)
+                    {
+                        string change = $"{source.Dtype} -> {StorageDtype.FromScalarType(target.dtype)}";
+                        report.DtypeChanges[change] = report.DtypeChanges.GetValueOrDefault(change) + 1;
+                    }
+                    target.copy_(value);
+                }
+                report.TensorsLoaded++;
+                report.ParametersLoaded += source.ElementCount;
+                options.Progress?.Invoke(++done, plan.Count);
+            }
+        }
+        return report;
+    }
+}
