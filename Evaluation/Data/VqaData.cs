@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ModelZoo.Evaluation.Vqa;
+using ModelZoo.Weights;
 
 namespace ModelZoo.Evaluation.Data;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using ModelZoo.Evaluation.Data;
+using ModelZoo.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
