@@ -1,0 +1,72 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using ModelZoo.Evaluation.Data;
+
+namespace ModelZoo.Training.Tasks;
+
+/// <summary>
+/// A data manifest: a small JSON file that says where a split's files are (paths relative to the manifest).
+/// VQA: <c>{"task": "vqa", "questions": "q.json", "annotations": "a.json", "images": "folder", "image_pattern": "COCO_val2014_{image_id:012}.jpg"}</c>
+/// (annotations may be left out for test splits). Retrieval: <c>{"task": "retrieval", "captions": "dataset_coco.json",
+/// "splits": ["test"], "images": "folder"}</c> (Karpathy layout; images at folder/filepath/filename).
+/// </summary>
+public sealed partial record TaskManifest(string Path, string Task, string? Questions, string? Annotations, string? Captions, IReadOnlyList<string> Splits,
+                                  string Images, string ImagePattern)
+{
+    public static TaskManifest Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: data manifest not found", path);
+        JsonDocument document;
+        try { document = JsonDocument.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e); }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: a data manifest is a JSON object");
+            string directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+            string? Get(string key) => root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+            string? Resolve(string? relative) => relative is null ? null : System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, relative));
+            string task = Get("task") ?? (Get("questions") is not null ? "vqa" : Get("captions") is not null ? "retrieval"
+                : throw new InvalidDataException($"{path}: say \"task\": \"vqa\" (with questions/annotations) or \"retrieval\" (with captions)"));
+            var splits = root.TryGetProperty("splits", out var s) && s.ValueKind == JsonValueKind.Array
+                ? s.EnumerateArray().Select(x => x.GetString() ?? "").ToList()
+                : Get("split") is string one ? new List<string> { one } : new List<string>();
+            var manifest = new TaskManifest(path, task, Resolve(Get("questions")), Resolve(Get("annotations")), Resolve(Get("captions")), splits,
+                Resolve(Get("images")) ?? throw new InvalidDataException($"{path}: missing \"images\" (the image folder)"),
+                Get("image_pattern") ?? "{image_id}.png");
+            if (task == "vqa" && manifest.Questions is null) throw new InvalidDataException($"{path}: a VQA manifest needs \"questions\"");
+            if (task == "retrieval" && manifest.Captions is null) throw new InvalidDataException($"{path}: a retrieval manifest needs \"captions\"");
+            if (task is not ("vqa" or "retrieval")) throw new InvalidDataException($"{path}: unknown task '{task}' (vqa or retrieval)");
+            return manifest;
+        }
+    }
+
+    public void Write() => Weights.AtomicFile.WriteAllText(Path, JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["task"] = Task, ["questions"] = Relative(Questions), ["annotations"] = Relative(Annotations), ["captions"] = Relative(Captions),
+        ["splits"] = Splits.Count > 0 ? Splits : null, ["images"] = Relative(Images), ["image_pattern"] = Task == "vqa" ? ImagePattern : null,
+    }.Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value), new JsonSerializerOptions { WriteIndented = true }));
+
+    string? Relative(string? full) => full is null ? null : System.IO.Path.GetRelativePath(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!, full);
+
+    /// <summary>The image file of an image id: the pattern with {image_id} or {image_id:012} (zero-padded) filled in.</summary>
+    public string ImagePath(long imageId) => System.IO.Path.Combine(Images, ImagePatternRegex().Replace(ImagePattern,
+        m => m.Groups[1].Success ? imageId.ToString("D" + int.Parse(m.Groups[1].Value)) : imageId.ToString()));
+
+    public List<VqaItem> ReadVqa()
+    {
+        if (Task != "vqa") throw new InvalidDataException($"{Path}: is a {Task} manifest, a VQA one was expected");
+        return VqaData.Read(Questions!, Annotations).Select(e => new VqaItem(e, VisualInput.FromFile(ImagePath(e.ImageId)))).ToList();
+    }
+
+    public List<CaptionItem> ReadRetrieval(int? captionsPerImage = null)
+    {
+        if (Task != "retrieval") throw new InvalidDataException($"{Path}: is a {Task} manifest, a retrieval one was expected");
+        return KarpathyCaptions.Read(Captions!, Splits.ToArray())
+            .Select(i => new CaptionItem(VisualInput.FromFile(System.IO.Path.Combine(Images, i.FilePath)), captionsPerImage is int k ? i.Captions.Take(k).ToList() : i.Captions))
+            .ToList();
+    }
+
+    [GeneratedRegex(@"\{image_id(?::0?(\d+))?\}")]
+    private static partial Regex ImagePatternRegex();
+}

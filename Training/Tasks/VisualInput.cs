@@ -1,0 +1,72 @@
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Training.Tasks;
+
+/// <summary>
+/// One image as task code hands it to a model adapter: RGB pixels in [0, 1] ([3, H, W], unnormalised), a file to
+/// decode, or detector regions (features [n, D] and boxes [n, 4] as x1, y1, x2, y2 in [0, 1]). Each adapter takes
+/// the form its family needs and resizes / normalises it itself.
+/// </summary>
+public sealed record VisualInput
+{
+    public Tensor? Pixels { get; init; }
+    public string? Path { get; init; }
+    public Tensor? RegionFeatures { get; init; }
+    public Tensor? RegionBoxes { get; init; }
+
+    public static VisualInput FromPixels(Tensor pixels) => new() { Pixels = pixels };
+    public static VisualInput FromFile(string path) => new() { Path = path };
+
+    /// <summary>RGB pixels [3, H, W] in [0, 1]: the given tensor, or the decoded file.</summary>
+    public Tensor RgbPixels()
+    {
+        if (Pixels is not null)
+        {
+            if (Pixels.dim() != 3 || Pixels.shape[0] != 3) throw new ArgumentException($"pixels must be [3, H, W], got [{string.Join(", ", Pixels.shape)}]");
+            return Pixels;
+        }
+        if (Path is not null) return ImageFiles.ReadRgb(Path);
+        throw new InvalidOperationException("this model needs image pixels, but the input has only region features; give images (an image folder) instead");
+    }
+}
+
+/// <summary>Decodes image files to RGB tensors with SkiaSharp.</summary>
+public static class ImageFiles
+{
+    /// <summary>[3, H, W] float32 in [0, 1].</summary>
+    public static Tensor ReadRgb(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image not found", path);
+        using var bitmap = SKBitmap.Decode(path) ?? throw new InvalidDataException($"{path}: not a readable image (PNG, JPEG, BMP, GIF, WebP)");
+        return FromBitmap(bitmap);
+    }
+
+    public static Tensor FromBitmap(SKBitmap bitmap)
+    {
+        using var rgba = bitmap.ColorType == SKColorType.Rgba8888 ? null : bitmap.Copy(SKColorType.Rgba8888);
+        var source = rgba ?? bitmap;
+        int width = source.Width, height = source.Height;
+        var bytes = source.GetPixelSpan();
+        var data = new float[3 * height * width];
+        int plane = height * width;
+        for (int i = 0; i < plane; i++)
+        {
+            data[i] = bytes[4 * i] / 255f;
+            data[plane + i] = bytes[4 * i + 1] / 255f;
+            data[2 * plane + i] = bytes[4 * i + 2] / 255f;
+        }
+        return tensor(data, new long[] { 3, height, width });
+    }
+
+    /// <summary>Bilinear resize of [3, H, W] (or [B, 3, H, W]) to size x size.</summary>
+    public static Tensor Resize(Tensor pixels, int size)
+    {
+        bool single = pixels.dim() == 3;
+        var batch = single ? pixels.unsqueeze(0) : pixels;
+        if (batch.shape[2] == size && batch.shape[3] == size) return pixels;
+        var resized = nn.functional.interpolate(batch, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
+        return single ? resized.squeeze(0) : resized;
+    }
+}
