@@ -44,6 +44,8 @@ public sealed class VilbertModel : nn.Module
     }
 
     public VilbertEmbeddings Embeddings => embeddings;
+    public VilbertImageEmbeddings ImageEmbeddings => v_embeddings;
+    public VilbertEncoder Encoder => encoder;
 
     /// <summary>
     /// input_txt [B, L] int64; input_imgs [B, R, v_feature_size]; image_loc [B, R, 5] (x1, y1, x2, y2, area, normalised;

@@ -147,35 +147,81 @@ public sealed class VilbertConnectionLayer : nn.Module
     }
 }
 
-/// <summary>Per-layer outputs of the two-stream encoder (a layer that never ran has null).</summary>
+/// <summary>Per-layer outputs of the two-stream encoder (a layer that never ran has null; one that ran twice keeps its last output).</summary>
 public sealed record VilbertEncoderOutput(Tensor Text, Tensor Visual, Tensor?[] TextLayers, Tensor?[] VisualLayers, (Tensor Text, Tensor Visual)?[] CoLayers);
 
+/// <summary>What one step of the encoder runs.</summary>
+public enum VilbertStepKind { TextLayer, VisualLayer, CoAttention, ExpandText }
+
+/// <summary>One step of the encoder schedule: a layer (by index within its stack), frozen = run without gradients.</summary>
+public readonly record struct VilbertStep(VilbertStepKind Kind, int Index, bool Frozen = false)
+{
+    public override string ToString() => Kind switch
+    {
+        VilbertStepKind.TextLayer => $"t{Index}{(Frozen ? "*" : "")}",
+        VilbertStepKind.VisualLayer => $"v{Index}{(Frozen ? "*" : "")}",
+        VilbertStepKind.CoAttention => $"c{Index}",
+        _ => "expand",
+    };
+}
+
 /// <summary>
-/// The two streams and the co-attention layers between them, scheduled exactly as the reference BertEncoder does:
-/// for co-attention layer k, text layers run up to t_biattention_id[k] and visual layers up to v_biattention_id[k]
-/// (layers before fixed_t_layer / fixed_v_layer without gradients), then layer k exchanges the streams; the
-/// remaining visual layers and then the remaining text layers run at the end.
+/// The two streams and the co-attention layers between them, scheduled exactly as the reference BertEncoder.forward
+/// does (see <see cref="Schedule"/>).
 /// </summary>
 public sealed class VilbertEncoder : nn.Module
 {
     readonly ModuleList<BertLayer> layer, v_layer;
     readonly ModuleList<VilbertConnectionLayer> c_layer;
-    readonly int[] _vIds, _tIds;
-    readonly int _fixedT, _fixedV;
-    readonly bool _withCoattention, _fastMode;
+
+    public IReadOnlyList<VilbertStep> Steps { get; }
+    public BertLayer TextLayer(int index) => layer[index];
+    public BertLayer VisualLayer(int index) => v_layer[index];
+    public VilbertConnectionLayer CoLayer(int index) => c_layer[index];
 
     public VilbertEncoder(VilbertConfig config) : base("encoder")
     {
         layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config.TextLayerOptions())).ToArray());
         v_layer = nn.ModuleList(Enumerable.Range(0, config.VNumHiddenLayers).Select(_ => new BertLayer(config.VisualLayerOptions())).ToArray());
         c_layer = nn.ModuleList(Enumerable.Range(0, config.CoAttentionLayers).Select(_ => new VilbertConnectionLayer(config)).ToArray());
-        _vIds = (int[])config.VBiattentionId.Clone();
-        _tIds = (int[])config.TBiattentionId.Clone();
-        _fixedT = config.FixedTLayer;
-        _fixedV = config.FixedVLayer;
-        _withCoattention = config.WithCoattention;
-        _fastMode = config.FastMode;
+        Steps = Schedule(config);
         RegisterComponents();
+    }
+
+    /// <summary>
+    /// The order the reference runs the layers in. For co-attention layer k: text layers from where the text stream
+    /// stopped up to t_biattention_id[k] (those before fixed_t_layer frozen), visual layers likewise up to
+    /// v_biattention_id[k], then (fast_mode, k = 0 only) the text is expanded to the image batch, then layer k
+    /// (skipped when with_coattention is false). Afterwards the remaining visual layers, then the remaining text layers.
+    /// </summary>
+    public static IReadOnlyList<VilbertStep> Schedule(VilbertConfig config)
+    {
+        var steps = new List<VilbertStep>();
+        int vStart = 0, tStart = 0;
+        for (int count = 0; count < config.VBiattentionId.Length; count++)
+        {
+            int vEnd = config.VBiattentionId[count], tEnd = config.TBiattentionId[count];
+            // As in the reference, the frozen range moves the start only when it actually ran.
+            if (tStart < config.FixedTLayer)
+            {
+                for (int i = tStart; i < config.FixedTLayer; i++) steps.Add(new(VilbertStepKind.TextLayer, i, Frozen: true));
+                tStart = config.FixedTLayer;
+            }
+            for (int i = tStart; i < tEnd; i++) steps.Add(new(VilbertStepKind.TextLayer, i));
+            if (vStart < config.FixedVLayer)
+            {
+                for (int i = vStart; i < config.FixedVLayer; i++) steps.Add(new(VilbertStepKind.VisualLayer, i, Frozen: true));
+                vStart = config.FixedVLayer;
+            }
+            for (int i = vStart; i < vEnd; i++) steps.Add(new(VilbertStepKind.VisualLayer, i));
+            if (count == 0 && config.FastMode) steps.Add(new(VilbertStepKind.ExpandText, 0));
+            if (config.WithCoattention) steps.Add(new(VilbertStepKind.CoAttention, count));
+            vStart = vEnd;
+            tStart = tEnd;
+        }
+        for (int i = vStart; i < config.VNumHiddenLayers; i++) steps.Add(new(VilbertStepKind.VisualLayer, i));
+        for (int i = tStart; i < config.NumHiddenLayers; i++) steps.Add(new(VilbertStepKind.TextLayer, i));
+        return steps;
     }
 
     /// <summary>text [B, L, hidden] with padding [B, L]; visual [B, R, v_hidden] with padding [B, R] (true = real).</summary>
@@ -186,49 +232,33 @@ public sealed class VilbertEncoder : nn.Module
         var coLayers = new (Tensor, Tensor)?[c_layer.Count];
         var textMask = AttentionMask.FromPadding(textPadding);
         var visualMask = AttentionMask.FromPadding(visualPadding);
-
-        void RunText(int index, bool frozen)
+        foreach (var step in Steps)
         {
-            using (frozen ? no_grad() : null) text = layer[index].forward(text, textMask);
-            textLayers[index] = text;
-        }
-        void RunVisual(int index, bool frozen)
-        {
-            using (frozen ? no_grad() : null) visual = v_layer[index].forward(visual, visualMask);
-            visualLayers[index] = visual;
-        }
-
-        int vStart = 0, tStart = 0;
-        for (int count = 0; count < _vIds.Length; count++)
-        {
-            int vEnd = _vIds[count], tEnd = _tIds[count];
-            // As in the reference: the frozen range moves the start only when it actually ran.
-            int fixedT = _fixedT;
-            if (tStart < fixedT) { for (int i = tStart; i < fixedT; i++) RunText(i, frozen: true); tStart = fixedT; }
-            for (int i = tStart; i < tEnd; i++) RunText(i, frozen: false);
-            int fixedV = _fixedV;
-            if (vStart < fixedV) { for (int i = vStart; i < fixedV; i++) RunVisual(i, frozen: true); vStart = fixedV; }
-            for (int i = vStart; i < vEnd; i++) RunVisual(i, frozen: false);
-
-            if (count == 0 && _fastMode && text.shape[0] != visual.shape[0])
+            using var frozen = step.Frozen ? no_grad() : null;
+            switch (step.Kind)
             {
-                // One text against a batch of images (retrieval): the text side is expanded to the image batch.
-                if (text.shape[0] != 1) throw new ArgumentException($"fast_mode expands one text to every image, but the text batch is {text.shape[0]}");
-                text = text.expand(visual.shape[0], -1, -1);
-                textPadding = textPadding.expand(visual.shape[0], -1);
-                textMask = AttentionMask.FromPadding(textPadding);
+                case VilbertStepKind.TextLayer:
+                    textLayers[step.Index] = text = layer[step.Index].forward(text, textMask);
+                    break;
+                case VilbertStepKind.VisualLayer:
+                    visualLayers[step.Index] = visual = v_layer[step.Index].forward(visual, visualMask);
+                    break;
+                case VilbertStepKind.ExpandText:
+                    // fast_mode: one text against a batch of images (retrieval); a no-op when the batches agree.
+                    if (text.shape[0] != visual.shape[0])
+                    {
+                        if (text.shape[0] != 1) throw new ArgumentException($"fast_mode expands one text to every image, but the text batch is {text.shape[0]} and the image batch {visual.shape[0]}");
+                        text = text.expand(visual.shape[0], -1, -1);
+                        textPadding = textPadding.expand(visual.shape[0], -1);
+                        textMask = AttentionMask.FromPadding(textPadding);
+                    }
+                    break;
+                case VilbertStepKind.CoAttention:
+                    (visual, text) = c_layer[step.Index].forward(visual, visualPadding, text, textPadding);
+                    coLayers[step.Index] = (text, visual);
+                    break;
             }
-
-            if (_withCoattention)
-            {
-                (visual, text) = c_layer[count].forward(visual, visualPadding, text, textPadding);
-                coLayers[count] = (text, visual);
-            }
-            vStart = vEnd;
-            tStart = tEnd;
         }
-        for (int i = vStart; i < v_layer.Count; i++) RunVisual(i, frozen: false);
-        for (int i = tStart; i < layer.Count; i++) RunText(i, frozen: false);
         return new VilbertEncoderOutput(text, visual, textLayers, visualLayers, coLayers);
     }
 }
