@@ -4,7 +4,7 @@ using NUnit.Framework;
 
 namespace ModelZoo.Tests.Vilbert;
 
-public class VilbertParityTests
+public class VilbertParityTests : TwoStream.SingleThreadedTests
 {
     static void AssertParity(bool usePickle)
     {

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.Vilbert;
 
-public class VilbertTests
+public class VilbertTests : TwoStream.SingleThreadedTests
 {
     /// <summary>A tiny ViLBERT with widths that differ per stream and a sharp initialisation (0.2) so that masks matter.</summary>
     static VilbertConfig Tiny(int[] vIds, int[] tIds, int textLayers = 4, int visualLayers = 3, int fixedT = 0, int fixedV = 0, bool taskTokens = true) => new()
