@@ -32,6 +32,17 @@ public class LxmertTests : TwoStream.SingleThreadedTests
     }
 
     [Test]
+    public void ReproducesTransformersLxmertForQuestionAnswering()
+    {
+        // tests/data/hf-fixtures: the Hugging Face layout (lxmert.*, answer_head.*) and the hidden states transformers returns.
+        var result = ParityCheck.Check(Path.Combine(TestPaths.VendoredData, "hf-fixtures", "hf-lxmert"));
+        var failures = result.Outputs.Where(o => !o.Pass).Select(o => $"{o.Name}: {o.Error ?? "max abs error " + o.MaxAbsError}").ToList();
+        Assert.That(failures, Is.Empty);
+        Assert.That(result.Outputs.Select(o => o.Name), Does.Contain("language_hidden_states.3").And.Contain("vqa_logits"));
+        Assert.That(result.Pass, Is.True);
+    }
+
+    [Test]
     public void TheOriginalConfigAndVisualConfigCombine()
     {
         using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixture("lxmert"), "fixture.json")));
