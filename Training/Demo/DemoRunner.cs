@@ -14,7 +14,7 @@ public sealed record DemoOptions
     public int TrainImages { get; init; } = 2000;
     public int TestImages { get; init; } = 300;
     public int RetrievalTestImages { get; init; } = 100;
-    public int VqaSteps { get; init; } = 1000;
+    public int VqaSteps { get; init; } = 1500;
     public int RetrievalSteps { get; init; } = 600;
     public int BatchSize { get; init; } = 64;
     public double LearningRate { get; init; } = 1e-3;

@@ -7,11 +7,12 @@ namespace ModelZoo.Training.Tasks;
 /// <summary>
 /// A data manifest: a small JSON file that says where a split's files are (paths relative to the manifest).
 /// VQA: <c>{"task": "vqa", "questions": "q.json", "annotations": "a.json", "images": "folder", "image_pattern": "COCO_val2014_{image_id:012}.jpg"}</c>
-/// (annotations may be left out for test splits). Retrieval: <c>{"task": "retrieval", "captions": "dataset_coco.json",
+/// (annotations may be left out for test splits); models over detector regions read <c>"features": "folder"</c> instead
+/// of images, one region file per image named <c>{image_id}.safetensors</c> (<see cref="RegionFiles"/>). Retrieval: <c>{"task": "retrieval", "captions": "dataset_coco.json",
 /// "splits": ["test"], "images": "folder"}</c> (Karpathy layout; images at folder/filepath/filename).
 /// </summary>
 public sealed partial record TaskManifest(string Path, string Task, string? Questions, string? Annotations, string? Captions, IReadOnlyList<string> Splits,
-                                  string Images, string ImagePattern)
+                                  string? Images, string ImagePattern, string? Features = null)
 {
     public static TaskManifest Load(string path)
     {
@@ -32,8 +33,9 @@ public sealed partial record TaskManifest(string Path, string Task, string? Ques
                 ? s.EnumerateArray().Select(x => x.GetString() ?? "").ToList()
                 : Get("split") is string one ? new List<string> { one } : new List<string>();
             var manifest = new TaskManifest(path, task, Resolve(Get("questions")), Resolve(Get("annotations")), Resolve(Get("captions")), splits,
-                Resolve(Get("images")) ?? throw new InvalidDataException($"{path}: missing \"images\" (the image folder)"),
-                Get("image_pattern") ?? "{image_id}.png");
+                Resolve(Get("images")), Get("image_pattern") ?? "{image_id}.png", Resolve(Get("features")));
+            if (manifest.Images is null && manifest.Features is null)
+                throw new InvalidDataException($"{path}: missing \"images\" (the image folder) or \"features\" (the region files folder)");
             if (task == "vqa" && manifest.Questions is null) throw new InvalidDataException($"{path}: a VQA manifest needs \"questions\"");
             if (task == "retrieval" && manifest.Captions is null) throw new InvalidDataException($"{path}: a retrieval manifest needs \"captions\"");
             if (task is not ("vqa" or "retrieval")) throw new InvalidDataException($"{path}: unknown task '{task}' (vqa or retrieval)");
@@ -44,26 +46,34 @@ public sealed partial record TaskManifest(string Path, string Task, string? Ques
     public void Write() => Weights.AtomicFile.WriteAllText(Path, JsonSerializer.Serialize(new Dictionary<string, object?>
     {
         ["task"] = Task, ["questions"] = Relative(Questions), ["annotations"] = Relative(Annotations), ["captions"] = Relative(Captions),
-        ["splits"] = Splits.Count > 0 ? Splits : null, ["images"] = Relative(Images), ["image_pattern"] = Task == "vqa" ? ImagePattern : null,
+        ["splits"] = Splits.Count > 0 ? Splits : null, ["images"] = Relative(Images), ["image_pattern"] = Task == "vqa" && Images is not null ? ImagePattern : null, ["features"] = Relative(Features),
     }.Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value), new JsonSerializerOptions { WriteIndented = true }));
 
     string? Relative(string? full) => full is null ? null : System.IO.Path.GetRelativePath(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!, full);
 
     /// <summary>The image file of an image id: the pattern with {image_id} or {image_id:012} (zero-padded) filled in.</summary>
-    public string ImagePath(long imageId) => System.IO.Path.Combine(Images, ImagePatternRegex().Replace(ImagePattern,
+    public string ImagePath(long imageId) => System.IO.Path.Combine(Images ?? "", ImagePatternRegex().Replace(ImagePattern,
         m => m.Groups[1].Success ? imageId.ToString("D" + int.Parse(m.Groups[1].Value)) : imageId.ToString()));
 
     public List<VqaItem> ReadVqa()
     {
         if (Task != "vqa") throw new InvalidDataException($"{Path}: is a {Task} manifest, a VQA one was expected");
-        return VqaData.Read(Questions!, Annotations).Select(e => new VqaItem(e, VisualInput.FromFile(ImagePath(e.ImageId)))).ToList();
+        return VqaData.Read(Questions!, Annotations).Select(e => new VqaItem(e, Visual(e.ImageId))).ToList();
     }
+
+    /// <summary>An image's input: its image file and, when the manifest names a features folder, its region file.</summary>
+    public VisualInput Visual(long imageId) => new()
+    {
+        Path = Images is null ? null : ImagePath(imageId),
+        RegionFile = Features is null ? null : System.IO.Path.Combine(Features, $"{imageId}.safetensors"),
+    };
 
     public List<CaptionItem> ReadRetrieval(int? captionsPerImage = null)
     {
         if (Task != "retrieval") throw new InvalidDataException($"{Path}: is a {Task} manifest, a retrieval one was expected");
         return KarpathyCaptions.Read(Captions!, Splits.ToArray())
-            .Select(i => new CaptionItem(VisualInput.FromFile(System.IO.Path.Combine(Images, i.FilePath)), captionsPerImage is int k ? i.Captions.Take(k).ToList() : i.Captions))
+            .Select(i => new CaptionItem(Features is not null ? Visual(i.ImageId) with { Path = Images is null ? null : System.IO.Path.Combine(Images, i.FilePath) }
+                    : VisualInput.FromFile(System.IO.Path.Combine(Images!, i.FilePath)), captionsPerImage is int k ? i.Captions.Take(k).ToList() : i.Captions))
             .ToList();
     }
 

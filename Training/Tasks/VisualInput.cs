@@ -15,9 +15,22 @@ public sealed record VisualInput
     public string? Path { get; init; }
     public Tensor? RegionFeatures { get; init; }
     public Tensor? RegionBoxes { get; init; }
+    /// <summary>Size of the image the boxes refer to (pixels).</summary>
+    public int ImageWidth { get; init; }
+    public int ImageHeight { get; init; }
+    /// <summary>A region file read on demand (<see cref="RegionFiles"/>): features, boxes and image size.</summary>
+    public string? RegionFile { get; init; }
 
     public static VisualInput FromPixels(Tensor pixels) => new() { Pixels = pixels };
     public static VisualInput FromFile(string path) => new() { Path = path };
+
+    /// <summary>Detector regions: features [n, D], boxes [n, 4] in pixels, and the image size; given, or read from the region file.</summary>
+    public (Tensor Features, Tensor Boxes, int Width, int Height) Regions()
+    {
+        if (RegionFeatures is not null && RegionBoxes is not null) return (RegionFeatures, RegionBoxes, ImageWidth, ImageHeight);
+        if (RegionFile is not null) return RegionFiles.Read(RegionFile);
+        throw new InvalidOperationException("this model needs detector region features, but the input is an image; give \"features\" (a folder of region files) in the data manifest");
+    }
 
     /// <summary>RGB pixels [3, H, W] in [0, 1]: the given tensor, or the decoded file.</summary>
     public Tensor RgbPixels()
@@ -29,6 +42,36 @@ public sealed record VisualInput
         }
         if (Path is not null) return ImageFiles.ReadRgb(Path);
         throw new InvalidOperationException("this model needs image pixels, but the input has only region features; give images (an image folder) instead");
+    }
+}
+
+/// <summary>
+/// One image's detector regions as a safetensors file: <c>features</c> [n, D] float, <c>boxes</c> [n, 4] float
+/// (x1, y1, x2, y2 in pixels) and <c>image_size</c> [2] int64 (width, height).
+/// </summary>
+public static class RegionFiles
+{
+    public static (Tensor Features, Tensor Boxes, int Width, int Height) Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: region file not found", path);
+        using var reader = new Weights.SafetensorsReader(path);
+        foreach (var name in new[] { "features", "boxes", "image_size" })
+            if (!reader.Entries.Any(e => e.Name == name))
+                throw new InvalidDataException($"{path}: no \"{name}\" tensor (a region file holds features [n, D], boxes [n, 4], image_size [2])");
+        var features = reader.Read("features").to(ScalarType.Float32);
+        var boxes = reader.Read("boxes").to(ScalarType.Float32);
+        using var size = reader.Read("image_size").to(ScalarType.Int64);
+        if (features.dim() != 2 || boxes.dim() != 2 || boxes.shape[1] != 4 || boxes.shape[0] != features.shape[0] || size.numel() != 2)
+            throw new InvalidDataException($"{path}: expected features [n, D], boxes [n, 4], image_size [2]; got [{string.Join(", ", features.shape)}], " +
+                                           $"[{string.Join(", ", boxes.shape)}], [{string.Join(", ", size.shape)}]");
+        var wh = size.data<long>().ToArray();
+        return (features, boxes, (int)wh[0], (int)wh[1]);
+    }
+
+    public static void Write(string path, Tensor features, Tensor boxes, int width, int height)
+    {
+        using var size = tensor(new long[] { width, height });
+        Weights.SafetensorsWriter.Write(path, new Dictionary<string, Tensor> { ["features"] = features, ["boxes"] = boxes, ["image_size"] = size });
     }
 }
 

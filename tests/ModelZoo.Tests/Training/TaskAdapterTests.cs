@@ -1,0 +1,84 @@
+using ModelZoo.Evaluation.Data;
+using ModelZoo.Models.Catalog;
+using ModelZoo.Models.Lxmert;
+using ModelZoo.Tests.Support;
+using ModelZoo.Tokenization.Bert;
+using ModelZoo.Training;
+using ModelZoo.Training.Tasks;
+using NUnit.Framework;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Tests.Training;
+
+public class TaskAdapterTests
+{
+    [Test]
+    public void RegionVqaModelsFineTuneThroughTheAdapter()
+    {
+        // A small LXMERT over 16-d region features learns which region colour the question asks about.
+        manual_seed(5);
+        using var lxmert = new LxmertForQuestionAnswering(new LxmertConfig
+        {
+            LLayers = 1, XLayers = 1, RLayers = 1, HiddenSize = 32, NumAttentionHeads = 2, IntermediateSize = 64, VisualFeatDim = 16,
+            HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0,
+        }, 10);
+        var tokenizer = BertWordPieceTokenizer.BaseUncased();
+        using var adapter = new RegionVqaAdapter(lxmert, answers: 3, tokenizer);
+        var answers = new AnswerVocabulary(new[] { "left", "right", "none" });
+        var generator = new Generator(9);
+        var items = Enumerable.Range(0, 48).Select(i =>
+        {
+            int label = i % 3;
+            var features = randn(new long[] { 4, 16 }, generator: generator) * 0.1;
+            features[0, label] += 3;   // the answer is written into region 0
+            var boxes = tensor(new float[,] { { 0, 0, 10, 10 }, { 10, 0, 20, 10 }, { 0, 10, 10, 20 }, { 10, 10, 20, 20 } });
+            var example = new VqaExample(i, i, "where is it?", Enumerable.Repeat(answers.Answers[label], 10).ToList(), "where", "other", answers.Answers[label]);
+            return new VqaItem(example, new VisualInput { RegionFeatures = features, RegionBoxes = boxes, ImageWidth = 20, ImageHeight = 20 });
+        }).ToList();
+
+        var task = new VqaFineTuning(adapter, answers, items, items.Take(24).ToList());
+        Assert.That(adapter.Logits(new[] { "where is it?" }, new[] { items[0].Image }).shape, Is.EqualTo(new long[] { 1, 3 }), "the first 3 of 10 outputs");
+        var result = new Trainer(new TrainerOptions { LearningRate = 3e-3, BatchSize = 16, MaxSteps = 60, WarmupSteps = 2, Progress = false, Seed = 1 }).Fit(task);
+        Assert.That(result.Losses.TakeLast(5).Average(), Is.LessThan(result.Losses.Take(5).Average() * 0.5));
+        Assert.That(result.Evaluations[^1].Metrics["vqa_accuracy"], Is.GreaterThan(60), "chance is 33");
+
+        Assert.Throws<ArgumentException>(() => new RegionVqaAdapter(lxmert, answers: 11, tokenizer), "more answers than the head has");
+        var noRegions = VisualInput.FromPixels(zeros(3, 8, 8));
+        var e = Assert.Throws<InvalidOperationException>(() => adapter.Logits(new[] { "q" }, new[] { noRegions }));
+        Assert.That(e!.Message, Does.Contain("region features"));
+    }
+
+    [Test]
+    public void ProvidersAreFoundByReflectionAndCoverTheCatalogsRegionVqaPresets()
+    {
+        Assert.That(TaskModels.Providers.Select(p => p.GetType().Name), Does.Contain("RegionVqaTaskModels").And.Contain("DemoTaskModels"));
+        var supported = TaskModels.Supported().ToList();
+        Assert.That(supported, Does.Contain("demo-vilt").And.Contain("demo-clip"));
+        foreach (var preset in ModelCatalog.Default.List().Where(p => p.Family is "lxmert" or "vilbert" && p.Heads.Any(h => h.Contains("VQA", StringComparison.OrdinalIgnoreCase))))
+            Assert.That(supported, Does.Contain(preset.Name), preset.Name);
+        Assert.That(supported, Does.Not.Contain("bert-tiny"), "a text encoder answers no questions");
+        var e = Assert.Throws<NotSupportedException>(() => TaskModels.Find("bert-tiny", "vqa"));
+        Assert.That(e!.Message, Does.Contain("no task adapter for 'bert-tiny'"));
+    }
+
+    [Test]
+    public void RegionFilesRoundTripAndNameBadContent()
+    {
+        var dir = TestPaths.TempDirectory();
+        try
+        {
+            var path = Path.Combine(dir, "1.safetensors");
+            RegionFiles.Write(path, ones(5, 7), zeros(5, 4), 640, 480);
+            var (features, boxes, width, height) = RegionFiles.Read(path);
+            Assert.That(features.shape, Is.EqualTo(new long[] { 5, 7 }));
+            Assert.That(boxes.shape, Is.EqualTo(new long[] { 5, 4 }));
+            Assert.That((width, height), Is.EqualTo((640, 480)));
+            var bad = Path.Combine(dir, "2.safetensors");
+            ModelZoo.Weights.SafetensorsWriter.Write(bad, new Dictionary<string, Tensor> { ["features"] = ones(2, 3) });
+            var e = Assert.Throws<InvalidDataException>(() => RegionFiles.Read(bad));
+            Assert.That(e!.Message, Does.Contain(bad).And.Contain("\"boxes\""));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
