@@ -20,23 +20,31 @@ public sealed class TrainBenchmark : IBenchmarkCommand
     public Command Build()
     {
         var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 256 };
-        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 4 };
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 2 };
         var length = new Option<int>("--length") { Description = "Tokens per example", DefaultValueFactory = _ => 64 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
-        var steps = new Option<int>("--steps") { Description = "Timed optimizer steps per precision (after 2 warm-up steps)", DefaultValueFactory = _ => 10 };
+        var steps = new Option<int>("--steps") { Description = "Timed optimizer steps per precision and round (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds; the precisions alternate within each round and the median round is reported", DefaultValueFactory = _ => 3 };
+        var threads = new Option<int?>("--threads") { Description = "torch CPU threads (default: torch's choice)" };
         var precisions = new Option<string[]>("--precisions") { DefaultValueFactory = _ => new[] { "fp32", "bf16" }, AllowMultipleArgumentsPerToken = true };
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
         var command = new Command("train", "Trainer throughput: fp32 vs bf16 (bf16 compute, fp32 master weights) on a BERT-style classifier")
-            { hidden, layers, length, batch, steps, precisions, device, json };
+            { hidden, layers, length, batch, steps, rounds, threads, precisions, device, json };
         command.Guard(parse =>
         {
             var dev = TorchRuntime.ParseDevice(parse.GetValue(device));
-            var rows = parse.GetValue(precisions)!.Select(p => Run(p, parse.GetValue(hidden), parse.GetValue(layers), parse.GetValue(length),
-                parse.GetValue(batch), parse.GetValue(steps), dev)).ToList();
+            if (parse.GetValue(threads) is int n) set_num_threads(Math.Max(1, n));
+            // Alternate the precisions round by round, so a change in machine load hits both alike; report the median round.
+            var names = parse.GetValue(precisions)!;
+            var measured = names.ToDictionary(p => p, _ => new List<Row>());
+            for (int round = 0; round < Math.Max(1, parse.GetValue(rounds)); round++)
+                foreach (var p in names)
+                    measured[p].Add(Run(p, parse.GetValue(hidden), parse.GetValue(layers), parse.GetValue(length), parse.GetValue(batch), parse.GetValue(steps), dev));
+            var rows = names.Select(p => measured[p].OrderBy(r => r.MsPerStep).ElementAt(measured[p].Count / 2)).ToList();
             if (parse.GetValue(json)) { CliRun.PrintJson(rows); return 0; }
             Console.WriteLine($"trainer steps: BERT-style encoder hidden {parse.GetValue(hidden)}, {parse.GetValue(layers)} layers, {parse.GetValue(length)} tokens, " +
-                              $"batch {parse.GetValue(batch)}, on {parse.GetValue(device)} with {Environment.ProcessorCount} cores, {get_num_threads()} torch threads");
+                              $"batch {parse.GetValue(batch)}, on {parse.GetValue(device)} with {Environment.ProcessorCount} cores, {get_num_threads()} torch threads, median of {Math.Max(1, parse.GetValue(rounds))} alternating rounds");
             var table = new Table("precision", "ms/step", "examples/s", "time vs fp32", "final loss");
             double? baseline = rows.FirstOrDefault(r => r.Precision == "fp32")?.MsPerStep;
             foreach (var r in rows)
