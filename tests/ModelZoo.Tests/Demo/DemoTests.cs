@@ -94,6 +94,31 @@ public class DemoTests
     }
 
     [Test]
+    public void RepeatedPredictionDoesNotGrowMemory()
+    {
+        var scenes = new ShapesWorld(48).Generate(4, seed: 2);
+        var vocabulary = WordVocabulary.Build(scenes.SelectMany(s => s.Questions.Select(q => q.Question).Concat(s.Captions)));
+        var answers = AnswerVocabulary.Build(scenes.SelectMany(s => s.Questions));
+        using var vqa = new DemoViltVqa(new DemoModelConfig(), vocabulary, answers.Count);
+        using var clip = new DemoClip(new DemoModelConfig(), vocabulary);
+        var items = scenes.SelectMany(s => s.Questions.Select(q => new ModelZoo.Training.Tasks.VqaItem(q, ModelZoo.Training.Tasks.VisualInput.FromPixels(s.Pixels)))).ToList();
+        var captions = scenes.Select(s => new ModelZoo.Training.Tasks.CaptionItem(ModelZoo.Training.Tasks.VisualInput.FromPixels(s.Pixels), s.Captions)).ToList();
+        void Pass()
+        {
+            ModelZoo.Training.Tasks.VqaFineTuning.Predict(vqa, answers, items, batchSize: 16);
+            ModelZoo.Training.Tasks.RetrievalTraining.EvaluateRecall(clip, captions, batchSize: 16);
+        }
+        for (int i = 0; i < 60; i++) Pass();   // the allocator settles after some 60 passes
+        GC.Collect();
+        long before = ModelZoo.Attention.Diagnostics.ProcessMemory.ResidentBytes();
+        for (int i = 0; i < 60; i++) Pass();
+        GC.Collect();
+        long after = ModelZoo.Attention.Diagnostics.ProcessMemory.ResidentBytes();
+        Assume.That(before, Is.GreaterThan(0), "no /proc here");
+        Assert.That((after - before) / (double)before, Is.LessThan(0.03), $"RSS {before / 1e6:0.0} MB -> {after / 1e6:0.0} MB");
+    }
+
+    [Test]
     public void ChanceRecallMatchesTheCountingArgument()
     {
         var chance = DemoRunner.ChanceRecall(images: 100, captions: 500, captionsPerImage: 5);

@@ -220,6 +220,21 @@ public class TrainerTests
         Assert.That(lines[2], Does.Contain("vqa_accuracy 51.5"));
     }
 
+    [Test]
+    public void RepeatedTrainingStepsAndPredictionsDoNotGrowMemory()
+    {
+        using var task = new TinyTask(examples: 64);
+        var options = Options() with { MaxSteps = 30, EvalEvery = 10, CheckpointEvery = 0, GradientAccumulation = 1 };
+        new Trainer(options).Fit(task);
+        GC.Collect();
+        long before = ModelZoo.Attention.Diagnostics.ProcessMemory.ResidentBytes();
+        new Trainer(options with { MaxSteps = 300 }).Fit(task);
+        GC.Collect();
+        long after = ModelZoo.Attention.Diagnostics.ProcessMemory.ResidentBytes();
+        Assume.That(before, Is.GreaterThan(0), "no /proc here");
+        Assert.That((after - before) / (double)before, Is.LessThan(0.03), $"RSS {before / 1e6:0.0} MB -> {after / 1e6:0.0} MB over 300 steps");
+    }
+
     static float[] Flatten(nn.Module model) =>
         model.parameters().SelectMany(p => p.detach().to(ScalarType.Float32).data<float>().ToArray()).ToArray();
 }
