@@ -5,7 +5,10 @@ using ModelZoo.Training.Tasks;
 
 namespace ModelZoo.Cli.Commands;
 
-/// <summary>`modelzoo eval --model NAME --weights DIR --task vqa|retrieval --data M.json`: runs a fine-tuned model on a task's data.</summary>
+/// <summary>
+/// `modelzoo eval --model NAME --weights DIR --task vqa|retrieval --data M.json`: runs a fine-tuned model (or a preset
+/// with its published weights and, for VQA, --answers) on a task's data.
+/// </summary>
 static class EvalModelAction
 {
     public static void Attach(Command eval)
@@ -15,9 +18,10 @@ static class EvalModelAction
         var task = new Option<string?>("--task") { Description = "vqa or retrieval" };
         var data = new Option<string?>("--data") { Description = "Data manifest of the split to evaluate" };
         var results = new Option<string?>("--results-out") { Description = "VQA: also write the predictions in the official results format" };
+        var answers = new Option<string?>("--answers") { Description = "VQA with published weights (not a finetune folder): the head's answer list, e.g. trainval_label2ans.json" };
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
-        foreach (var option in new Option[] { model, weights, task, data, results, device, json }) eval.Add(option);
+        foreach (var option in new Option[] { model, weights, task, data, results, answers, device, json }) eval.Add(option);
         eval.Guard(parse =>
         {
             if (parse.GetValue(model) is not string name)
@@ -25,7 +29,7 @@ static class EvalModelAction
             string Require(Option<string?> option) => parse.GetValue(option) ?? throw new ArgumentException($"--model needs {option.Name} too");
             string taskName = Require(task).ToLowerInvariant();
             if (taskName is not ("vqa" or "retrieval")) throw new ArgumentException($"--task must be vqa or retrieval, not '{taskName}'");
-            var evaluation = FineTuning.Evaluate(name, Require(weights), taskName, Require(data), parse.GetValue(device)!);
+            var evaluation = FineTuning.Evaluate(name, Require(weights), taskName, Require(data), parse.GetValue(device)!, parse.GetValue(answers));
             if (parse.GetValue(results) is string path && evaluation.Predictions is { } predictions) FineTuning.WriteResults(path, predictions);
             if (parse.GetValue(json)) { CliRun.PrintJson(Summary(evaluation)); return 0; }
             Print(evaluation);

@@ -73,31 +73,47 @@ public static class FineTuning
         }
     }
 
-    /// <summary>Evaluates a fine-tuned output folder (task.json present) on a data manifest.</summary>
-    public static TaskEvaluation Evaluate(string model, string weights, string task, string dataManifest, string device = "cpu")
+    /// <summary>
+    /// Evaluates a model on a data manifest: a fine-tuned output folder (task.json present), or a preset with its own
+    /// published weights (a checkpoint file or folder) and, for VQA, the answer list of its head (<paramref name="answersPath"/>:
+    /// a JSON list such as trainval_label2ans.json, or answers.json).
+    /// </summary>
+    public static TaskEvaluation Evaluate(string model, string weights, string task, string dataManifest, string device = "cpu", string? answersPath = null)
     {
         var data = TaskManifest.Load(dataManifest);
-        var taskPath = Path.Combine(weights, TaskFile);
-        if (!File.Exists(taskPath))
-            throw new FileNotFoundException($"{weights}: no {TaskFile}; give the output folder of `modelzoo finetune` (model.safetensors, {TaskFile}" +
-                                            (task == "vqa" ? $", {AnswersFile})" : ")"), taskPath);
-        var saved = JsonSerializer.Deserialize<FineTunedModel>(File.ReadAllText(taskPath)) ?? throw new InvalidDataException($"{taskPath}: empty");
-        if (!string.Equals(saved.Model, model, StringComparison.OrdinalIgnoreCase))
-            throw new InvalidDataException($"{taskPath}: this folder holds a fine-tuned '{saved.Model}', not '{model}'");
-        if (saved.Task != task) throw new InvalidDataException($"{taskPath}: this folder holds a {saved.Task} model; ask for --task {saved.Task}");
         var (provider, preset) = TaskModels.Find(model, task);
         var dev = TorchRuntime.ParseDevice(device);
-        var request = new TaskModelRequest { Model = model, Preset = preset, Saved = saved.Adapter, Device = device };
+        var taskPath = Path.Combine(weights, TaskFile);
+        bool fineTuned = File.Exists(taskPath);
+        TaskModelRequest request;
+        if (fineTuned)
+        {
+            var saved = JsonSerializer.Deserialize<FineTunedModel>(File.ReadAllText(taskPath)) ?? throw new InvalidDataException($"{taskPath}: empty");
+            if (!string.Equals(saved.Model, model, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidDataException($"{taskPath}: this folder holds a fine-tuned '{saved.Model}', not '{model}'");
+            if (saved.Task != task) throw new InvalidDataException($"{taskPath}: this folder holds a {saved.Task} model; ask for --task {saved.Task}");
+            request = new TaskModelRequest { Model = model, Preset = preset, Saved = saved.Adapter, Device = device };
+            answersPath ??= Path.Combine(weights, AnswersFile);
+        }
+        else
+        {
+            if (preset is null)
+                throw new FileNotFoundException($"{weights}: no {TaskFile}; give the output folder of `modelzoo finetune` (model.safetensors, {TaskFile}" +
+                                                (task == "vqa" ? $", {AnswersFile})" : ")"), taskPath);
+            if (task == "vqa" && answersPath is null)
+                throw new ArgumentException($"{weights} is not a fine-tuned folder ({TaskFile} is missing): give the answer list of the model's head with --answers (e.g. trainval_label2ans.json)");
+            request = new TaskModelRequest { Model = model, Preset = preset, WeightsPath = weights, Device = device };
+        }
         if (task == "vqa")
         {
-            var answers = AnswerVocabulary.Load(Path.Combine(weights, AnswersFile));
+            var answers = AnswerVocabulary.Load(answersPath!);
             using var vqa = provider.CreateVqa(request with { Answers = answers });
-            LoadWeights(vqa.Module, weights);
+            if (fineTuned) LoadWeights(vqa.Module, weights);
             vqa.Module.to(dev);
             return EvaluateVqa(vqa, answers, data.ReadVqa());
         }
         using var retrieval = provider.CreateRetrieval(request);
-        LoadWeights(retrieval.Module, weights);
+        if (fineTuned) LoadWeights(retrieval.Module, weights);
         retrieval.Module.to(dev);
         var items = data.ReadRetrieval();
         return new TaskEvaluation(task, items.Count, null, RetrievalTraining.EvaluateRecall(retrieval, items), null);

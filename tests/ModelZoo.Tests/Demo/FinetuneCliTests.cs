@@ -89,6 +89,10 @@ public class FinetuneCliTests
         (code, _, error) = CliRunner.Run("eval", "--model", "demo-vilt", "--task", "vqa", "--data", Path.Combine(_data, "vqa-val.json"));
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("--weights"));
+        // Published weights (no finetune folder) need the head's answer list.
+        (code, _, error) = CliRunner.Run("eval", "--model", "lxmert-vqa", "--weights", _data, "--task", "vqa", "--data", Path.Combine(_data, "vqa-val.json"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("--answers"));
     }
 
     static string WriteConstantResults(string answer)
