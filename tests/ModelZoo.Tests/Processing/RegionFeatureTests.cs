@@ -62,6 +62,24 @@ public class RegionFeatureTests
     }
 
     [Test]
+    public void AnIndexReadsOneImageByIdWithoutTheRest()
+    {
+        var rows = new[] { Sample("first", 3, 8, 1), Sample("second", 5, 8, 2), Sample("third", 2, 8, 3) };
+        var path = Path.Combine(_dir, "indexed.tsv");
+        var bad = string.Join('\t', RegionFeatureTsv.Format(Sample("broken", 2, 8, 4)).Split('\t').Select((f, i) => i == 7 ? "9" : f));
+        File.WriteAllText(path, RegionFeatureTsv.Format(rows[0]) + "\r\n" + RegionFeatureTsv.Format(rows[1]) + "\n\r\n" + bad + "\n" + RegionFeatureTsv.Format(rows[2]));
+        using var index = RegionFeatureTsvIndex.Build(path);
+        Assert.That(index.ImageIds, Is.EquivalentTo(new[] { "first", "second", "broken", "third" }));
+        var second = index.Read("second");
+        Assert.That(second.Features, Is.EqualTo(rows[1].Features));
+        Assert.That(index.Read("third").Boxes, Is.EqualTo(rows[2].Boxes), "the last line has no newline");
+        Assert.That(index.Read("first").ObjectIds, Is.EqualTo(rows[0].ObjectIds), "a CRLF line");
+        var e = Assert.Throws<InvalidDataException>(() => index.Read("broken"));
+        Assert.That(e!.Message, Does.Contain(path + ": line 4"));
+        Assert.That(Assert.Throws<KeyNotFoundException>(() => index.Read("fourth"))!.Message, Does.Contain("'fourth'").And.Contain(path));
+    }
+
+    [Test]
     public void OriginalSixFieldLayoutIsRead()
     {
         var r = Sample("9", 3, 4, 5);
