@@ -137,18 +137,19 @@ public sealed class ClipBpeTokenizer : TextTokenizer
 
     static string CollapseWhiteSpace(string text)
     {
+        // White_Space characters are all in the BMP: UTF-16 units suffice.
         var sb = new StringBuilder(text.Length);
         bool inSpace = false;
-        foreach (var rune in text.EnumerateRunes())
+        foreach (char c in text)
         {
-            if (PythonText.IsWhiteSpaceProperty(rune.Value))
+            if (PythonText.IsWhiteSpaceProperty(c))
             {
                 if (!inSpace) sb.Append(' ');
                 inSpace = true;
             }
             else
             {
-                sb.Append(rune.ToString());
+                sb.Append(c);
                 inSpace = false;
             }
         }

@@ -82,14 +82,13 @@ public static class PythonText
         return words;
     }
 
-    /// <summary>Python's <c>str.strip()</c>.</summary>
+    /// <summary>Python's <c>str.strip()</c> (every whitespace character is in the BMP, so UTF-16 units suffice).</summary>
     public static string Strip(string text)
     {
-        var cps = CodePoints(text);
-        int start = 0, end = cps.Length;
-        while (start < end && IsSpace(cps[start])) start++;
-        while (end > start && IsSpace(cps[end - 1])) end--;
-        return start == 0 && end == cps.Length ? text : FromCodePoints(cps.AsSpan(start, end - start));
+        int start = 0, end = text.Length;
+        while (start < end && IsSpace(text[start])) start++;
+        while (end > start && IsSpace(text[end - 1])) end--;
+        return start == 0 && end == text.Length ? text : text[start..end];
     }
 
     /// <summary>
@@ -111,7 +110,16 @@ public static class PythonText
         return result.ToArray();
     }
 
-    public static string Lower(string text) => FromCodePoints(Lower(CodePoints(text)));
+    public static string Lower(string text)
+    {
+        bool ascii = true;
+        foreach (char c in text) if (c >= 0x80) { ascii = false; break; }
+        if (!ascii) return FromCodePoints(Lower(CodePoints(text)));
+        return string.Create(text.Length, text, static (span, source) =>
+        {
+            for (int i = 0; i < span.Length; i++) span[i] = source[i] is >= 'A' and <= 'Z' ? (char)(source[i] + 32) : source[i];
+        });
+    }
 
     // Final_Sigma: a cased letter before (skipping case-ignorable characters) and no cased letter after.
     static bool IsFinalSigma(ReadOnlySpan<int> cps, int i)

@@ -30,7 +30,8 @@ public static class UnicodeNormalizer
     {
         if (form is not (NormalizationForm.FormC or NormalizationForm.FormD))
             throw new NotSupportedException($"normalisation form {form} is not supported (NFC and NFD are)");
-        if (IsAscii(text)) return text;
+        // Below U+00C0 nothing decomposes; below U+0300 every character is also a composed starter.
+        if (IsBelow(text, form == NormalizationForm.FormC ? '\u0300' : '\u00C0')) return text;
         var decomposed = Decompose(text);
         if (form == NormalizationForm.FormC) Compose(decomposed);
         var sb = new StringBuilder(text.Length);
@@ -38,9 +39,9 @@ public static class UnicodeNormalizer
         return sb.ToString();
     }
 
-    static bool IsAscii(string text)
+    static bool IsBelow(string text, char limit)
     {
-        foreach (char c in text) if (c >= 0x80) return false;
+        foreach (char c in text) if (c >= limit) return false;
         return true;
     }
 
