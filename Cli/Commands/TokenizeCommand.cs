@@ -25,7 +25,7 @@ public sealed class TokenizeCommand : ICliCommand
             Description = "Vocabulary file replacing the built-in one: BERT vocab.txt (required for bert-wordpiece-cased), "
                 + "CLIP bpe_simple_vocab_16e6.txt.gz, GPT-2 tokenizer.json or vocab.json (merges.txt beside it) or their folder",
         };
-        var maxLength = new Option<int?>("--max-length") { Description = "Model-input form: special tokens, truncated and zero-padded to N ids" };
+        var maxLength = new Option<int?>("--max-length") { Description = "Model-input form: special tokens added, truncated and padded to N ids (pad id 0 for BERT and CLIP; GPT-2 pads with <|endoftext|>, gpt2-flamingo with <PAD>)" };
         var input = new Option<string?>("--input") { Description = "A JSON file holding an array of strings (printed as one array of arrays); default: one text per stdin line" };
         var command = new Command("tokenize", "Print token ids of texts as JSON arrays") { tokenizer, vocab, maxLength, input };
         command.Guard(parse =>
