@@ -21,6 +21,7 @@ public static class Checkpoint
         if (head.Length == 0) throw new CheckpointException(path, "the file is empty (0 bytes)");
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
             return new SafetensorsReader(path);
+        if (TorchScriptReader.IsArchive(path, head)) return TorchScriptReader.Open(path);
         foreach (var probe in FormatProbes)
             if (probe(path, head) is ICheckpointReader reader) return reader;
         throw new CheckpointException(path, "not a recognised checkpoint (expected safetensors, a PyTorch .bin/.pt/.pth/.ckpt, or an .index.json)");

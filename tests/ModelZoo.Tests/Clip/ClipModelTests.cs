@@ -130,6 +130,47 @@ public class ClipModelTests
     }
 
     [Test]
+    public void TheTorchScriptReleaseFormatLoadsThroughTheCatalogPath()
+    {
+        // The clip-vit fixture weights inside a TorchScript archive with the release files' extra int entries
+        // (made by data/make_torchscript_archive.py).
+        string archive = Path.Combine(TestPaths.RepositoryRoot, "tests", "ModelZoo.Tests", "Clip", "data", "clip-vit-torchscript.pt");
+        using var fixture = new Fixture(TestPaths.Fixture("clip-vit"));
+        using (var reader = Checkpoint.Open(archive))
+        {
+            Assert.That(reader.Format, Is.EqualTo("TorchScript archive"));
+            Assert.That(reader.Entries.Select(e => e.Name), Does.Contain("visual.transformer.resblocks.0.attn.in_proj_weight").And.Contain("context_length"));
+            var config = ClipConfig.Parse(fixture.Config);
+            using var model = new ClipModel(config);
+            var report = ModelLoader.Load(model, reader, ClipKeyMaps.For(reader));
+            Assert.That(report.Ignored, Is.EquivalentTo(new[] { "input_resolution", "context_length", "vocab_size" }));
+            model.eval();
+            using var _ = no_grad();
+            var output = model.forward(fixture.Input("image"), fixture.Input("text"));
+            var check = ParityCheck.Compare("logits_per_image", output.LogitsPerImage, fixture.Outputs["logits_per_image"], fixture.Atol, fixture.Rtol);
+            Assert.That(check.Pass, Is.True, check.MaxAbsError.ToString());
+        }
+    }
+
+    [Test]
+    public void ABrokenTorchScriptArchiveSaysHowToConvertIt()
+    {
+        string directory = TestPaths.TempDirectory();
+        try
+        {
+            string path = Path.Combine(directory, "ViT-B-32.pt");
+            using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Create))
+            {
+                using (var writer = new StreamWriter(zip.CreateEntry("ViT-B-32/constants.pkl").Open())) writer.Write("not a pickle");
+                using (var writer = new StreamWriter(zip.CreateEntry("ViT-B-32/code/__torch__/model.py").Open())) writer.Write("class CLIP: pass");
+            }
+            var e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path));
+            Assert.That(e!.Message, Does.Contain(path).And.Contain("TorchScript").And.Contain("save_file"));
+        }
+        finally { Directory.Delete(directory, true); }
+    }
+
+    [Test]
     public void ShapesOfBothTowersFollowTheConfig()
     {
         using var _ = no_grad();
