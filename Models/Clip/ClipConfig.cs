@@ -82,10 +82,17 @@ public sealed record ClipConfig
             if (e.TryGetProperty("hidden_act", out var act) && act.GetString() is string name && name != "quick_gelu")
                 throw new NotSupportedException($"{what}: {section}.hidden_act is '{name}'; the CLIP port implements quick_gelu (the OpenAI models)");
         }
+        static void Epsilon(JsonElement e, string section, string what)
+        {
+            if (e.TryGetProperty("layer_norm_eps", out var eps) && eps.ValueKind == JsonValueKind.Number && Math.Abs(eps.GetDouble() - 1e-5) > 1e-12)
+                throw new NotSupportedException($"{what}: {section}.layer_norm_eps is {eps.GetDouble()}; the CLIP port uses 1e-5 as the OpenAI models do");
+        }
         var text = Section("text_config");
         var vision = Section("vision_config");
         Activation(text, "text_config", what);
         Activation(vision, "vision_config", what);
+        Epsilon(text, "text_config", what);
+        Epsilon(vision, "vision_config", what);
         int textWidth = Int(text, "hidden_size", 512), visionWidth = Int(vision, "hidden_size", 768);
         if (Int(text, "intermediate_size", 4 * textWidth) != 4 * textWidth || Int(vision, "intermediate_size", 4 * visionWidth) != 4 * visionWidth)
             throw new NotSupportedException($"{what}: intermediate_size must be 4 x hidden_size as in the OpenAI CLIP models");

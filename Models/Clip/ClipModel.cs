@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 
 namespace ModelZoo.Models.Clip;
 
-/// <summary>Text tower outputs: projected features (before L2 normalisation) and every block's output.</summary>
-public sealed record ClipTextOutput(Tensor Features, IReadOnlyList<Tensor> HiddenStates);
+/// <summary>Text tower outputs: projected features (before L2 normalisation), every block's output, and the embeddings fed to the first block.</summary>
+public sealed record ClipTextOutput(Tensor Features, IReadOnlyList<Tensor> HiddenStates, Tensor Embeddings);
 
 /// <summary>forward(image, text): similarity logits both ways and the raw features of both towers.</summary>
 public sealed record ClipOutput(Tensor LogitsPerImage, Tensor LogitsPerText, ClipImageOutput Image, ClipTextOutput Text);
@@ -95,7 +95,7 @@ public sealed class ClipModel : nn.Module
         // The end-of-text token has the largest id; CLIP reads the sequence there.
         var eot = text.argmax(-1).view(-1, 1, 1).expand(-1, 1, last.shape[2]);
         var pooled = last.gather(1, eot).squeeze(1);
-        return new ClipTextOutput(matmul(pooled, text_projection), hidden);
+        return new ClipTextOutput(matmul(pooled, text_projection), hidden, x);
     }
 
     /// <summary>text [B, L] token ids → features [B, embed_dim] (not normalised).</summary>

@@ -54,8 +54,11 @@ public sealed class ClipTransformer : nn.Module
     }
 }
 
-/// <summary>What an image tower returns: the projected features plus what the reference hooks capture.</summary>
-public sealed record ClipImageOutput(Tensor Features, IReadOnlyList<Tensor> HiddenStates, IReadOnlyList<Tensor> Stages);
+/// <summary>
+/// What an image tower returns: the projected features plus what the reference hooks capture (ViT: the tokens
+/// after ln_pre and every block's output; ResNet: the four stage outputs).
+/// </summary>
+public sealed record ClipImageOutput(Tensor Features, IReadOnlyList<Tensor> HiddenStates, IReadOnlyList<Tensor> Stages, Tensor? Embeddings = null);
 
 /// <summary>The two CLIP image towers: ViT and ModifiedResNet.</summary>
 public interface IClipImageTower

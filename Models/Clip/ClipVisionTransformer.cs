@@ -71,6 +71,6 @@ public sealed class ClipVisionTransformer : nn.Module, IClipImageTower
         var hidden = transformer.forward(tokens);
         var last = hidden.Count > 0 ? hidden[^1] : tokens;
         var pooled = ln_post.forward(last.select(1, 0));
-        return new ClipImageOutput(matmul(pooled, proj), hidden, Array.Empty<Tensor>());
+        return new ClipImageOutput(matmul(pooled, proj), hidden, Array.Empty<Tensor>(), tokens);
     }
 }

@@ -47,6 +47,15 @@ public class ClipModelTests
         Assert.That(result.Outputs.Select(o => o.Name), Does.Contain("logits_per_image").And.Contain("text_hidden_states.0"));
     }
 
+    [Test]
+    public void HuggingFaceCLIPModelFixtureMatchesTransformers()
+    {
+        var result = ParityCheck.Check(Path.Combine(TestPaths.RepositoryRoot, "tests", "data", "hf-fixtures", "hf-clip"));
+        Assert.That(result.Outputs.Select(o => o.Name), Does.Contain("vision_hidden_states.2").And.Contain("text_hidden_states.0"));
+        foreach (var output in result.Outputs)
+            Assert.That(output.Pass, Is.True, $"{output.Name}: max abs error {output.MaxAbsError} {output.Error}");
+    }
+
     [TestCase("clip-vit")]
     [TestCase("clip-rn")]
     public void ParityCommandPasses(string name)
