@@ -25,6 +25,11 @@ public sealed record ClipConfig
     public int TransformerLayers { get; init; } = 12;
     /// <summary>Not a CLIP argument: overrides the derived vision head count (Hugging Face configs state it).</summary>
     public int? VisionHeads { get; init; }
+    /// <summary>Not CLIP arguments (Hugging Face configs state them): MLP activations and LayerNorm epsilons of the towers.</summary>
+    public string? TextHiddenAct { get; init; }
+    public string? VisionHiddenAct { get; init; }
+    public double? TextLayerNormEps { get; init; }
+    public double? VisionLayerNormEps { get; init; }
 
     [JsonIgnore] public bool IsResNet => VisionLayers.Length != 1;
 
@@ -53,18 +58,21 @@ public sealed record ClipConfig
             throw new ArgumentException($"CLIP config: transformer_width {TransformerWidth} is not divisible by transformer_heads {TransformerHeads}");
     }
 
-    public PreNormLayerOptions TextLayerOptions() => LayerOptions(TransformerWidth, TransformerHeads);
+    public PreNormLayerOptions TextLayerOptions() => LayerOptions(TransformerWidth, TransformerHeads, TextHiddenAct, TextLayerNormEps);
 
-    public PreNormLayerOptions VisionLayerOptions() => LayerOptions(VisionWidth, ResolvedVisionHeads);
+    public PreNormLayerOptions VisionLayerOptions() => LayerOptions(VisionWidth, ResolvedVisionHeads, VisionHiddenAct, VisionLayerNormEps);
+
+    [JsonIgnore] public double ResolvedTextLayerNormEps => TextLayerNormEps ?? 1e-5;
+    [JsonIgnore] public double ResolvedVisionLayerNormEps => VisionLayerNormEps ?? 1e-5;
 
     // CLIP's ResidualAttentionBlock: LayerNorm eps 1e-5, MLP 4x wide with QuickGELU, nn.MultiheadAttention with biases.
-    static PreNormLayerOptions LayerOptions(int width, int heads) => new()
+    static PreNormLayerOptions LayerOptions(int width, int heads, string? activation, double? eps) => new()
     {
         Hidden = width,
         Heads = heads,
         MlpDim = width * 4,
-        Activation = Activation.QuickGelu,
-        LayerNormEps = 1e-5,
+        Activation = activation is null ? Activation.QuickGelu : Activations.Parse(activation),
+        LayerNormEps = eps ?? 1e-5,
         Names = PreNormLayerNames.Clip,
     };
 
@@ -77,22 +85,16 @@ public sealed record ClipConfig
         JsonElement Section(string name) => json.TryGetProperty(name, out var s) && s.ValueKind == JsonValueKind.Object
             ? s : throw new InvalidDataException($"{what}: a Hugging Face CLIP config needs \"{name}\"");
         static int Int(JsonElement e, string name, int fallback) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : fallback;
-        static void Activation(JsonElement e, string section, string what)
+        static string? Activation(JsonElement e, string section, string what)
         {
-            if (e.TryGetProperty("hidden_act", out var act) && act.GetString() is string name && name != "quick_gelu")
-                throw new NotSupportedException($"{what}: {section}.hidden_act is '{name}'; the CLIP port implements quick_gelu (the OpenAI models)");
+            if (!e.TryGetProperty("hidden_act", out var act) || act.GetString() is not string name) return null;
+            try { Activations.Parse(name); }
+            catch (ArgumentException x) { throw new NotSupportedException($"{what}: {section}.hidden_act: {x.Message}"); }
+            return name;
         }
-        static void Epsilon(JsonElement e, string section, string what)
-        {
-            if (e.TryGetProperty("layer_norm_eps", out var eps) && eps.ValueKind == JsonValueKind.Number && Math.Abs(eps.GetDouble() - 1e-5) > 1e-12)
-                throw new NotSupportedException($"{what}: {section}.layer_norm_eps is {eps.GetDouble()}; the CLIP port uses 1e-5 as the OpenAI models do");
-        }
+        static double? Epsilon(JsonElement e) => e.TryGetProperty("layer_norm_eps", out var eps) && eps.ValueKind == JsonValueKind.Number ? eps.GetDouble() : null;
         var text = Section("text_config");
         var vision = Section("vision_config");
-        Activation(text, "text_config", what);
-        Activation(vision, "vision_config", what);
-        Epsilon(text, "text_config", what);
-        Epsilon(vision, "vision_config", what);
         int textWidth = Int(text, "hidden_size", 512), visionWidth = Int(vision, "hidden_size", 768);
         if (Int(text, "intermediate_size", 4 * textWidth) != 4 * textWidth || Int(vision, "intermediate_size", 4 * visionWidth) != 4 * visionWidth)
             throw new NotSupportedException($"{what}: intermediate_size must be 4 x hidden_size as in the OpenAI CLIP models");
@@ -109,6 +111,10 @@ public sealed record ClipConfig
             TransformerWidth = textWidth,
             TransformerHeads = Int(text, "num_attention_heads", 8),
             TransformerLayers = Int(text, "num_hidden_layers", 12),
+            TextHiddenAct = Activation(text, "text_config", what),
+            VisionHiddenAct = Activation(vision, "vision_config", what),
+            TextLayerNormEps = Epsilon(text),
+            VisionLayerNormEps = Epsilon(vision),
         };
     }
 

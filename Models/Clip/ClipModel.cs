@@ -51,7 +51,7 @@ public sealed class ClipModel : nn.Module
         transformer.InitializeLikeClip();
         token_embedding = nn.Embedding(config.VocabSize, config.TransformerWidth);
         positional_embedding = new Parameter(empty(config.ContextLength, config.TransformerWidth));
-        ln_final = nn.LayerNorm(config.TransformerWidth, 1e-5);
+        ln_final = nn.LayerNorm(config.TransformerWidth, config.ResolvedTextLayerNormEps);
         text_projection = new Parameter(empty(config.TransformerWidth, config.EmbedDim));
         logit_scale = new Parameter(tensor((float)Math.Log(1 / 0.07)));
         using (no_grad())

@@ -216,7 +216,7 @@ public class VattModelTests
             using var _ = no_grad();
             model.forward(frames, waves, words);
         }
-        for (int i = 0; i < 30; i++) Pass();
+        for (int i = 0; i < 100; i++) Pass(); // warm-up: allocator pools settle
         GC.Collect();
         long before = ProcessMemory.ResidentBytes();
         for (int i = 0; i < 200; i++) Pass();
