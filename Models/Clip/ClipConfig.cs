@@ -30,6 +30,9 @@ public sealed record ClipConfig
     public string? VisionHiddenAct { get; init; }
     public double? TextLayerNormEps { get; init; }
     public double? VisionLayerNormEps { get; init; }
+    /// <summary>Not CLIP arguments: MLP widths when they are not 4 x the tower width (Hugging Face intermediate_size).</summary>
+    public int? TextMlpDim { get; init; }
+    public int? VisionMlpDim { get; init; }
 
     [JsonIgnore] public bool IsResNet => VisionLayers.Length != 1;
 
@@ -58,19 +61,19 @@ public sealed record ClipConfig
             throw new ArgumentException($"CLIP config: transformer_width {TransformerWidth} is not divisible by transformer_heads {TransformerHeads}");
     }
 
-    public PreNormLayerOptions TextLayerOptions() => LayerOptions(TransformerWidth, TransformerHeads, TextHiddenAct, TextLayerNormEps);
+    public PreNormLayerOptions TextLayerOptions() => LayerOptions(TransformerWidth, TransformerHeads, TextMlpDim, TextHiddenAct, TextLayerNormEps);
 
-    public PreNormLayerOptions VisionLayerOptions() => LayerOptions(VisionWidth, ResolvedVisionHeads, VisionHiddenAct, VisionLayerNormEps);
+    public PreNormLayerOptions VisionLayerOptions() => LayerOptions(VisionWidth, ResolvedVisionHeads, VisionMlpDim, VisionHiddenAct, VisionLayerNormEps);
 
     [JsonIgnore] public double ResolvedTextLayerNormEps => TextLayerNormEps ?? 1e-5;
     [JsonIgnore] public double ResolvedVisionLayerNormEps => VisionLayerNormEps ?? 1e-5;
 
     // CLIP's ResidualAttentionBlock: LayerNorm eps 1e-5, MLP 4x wide with QuickGELU, nn.MultiheadAttention with biases.
-    static PreNormLayerOptions LayerOptions(int width, int heads, string? activation, double? eps) => new()
+    static PreNormLayerOptions LayerOptions(int width, int heads, int? mlp, string? activation, double? eps) => new()
     {
         Hidden = width,
         Heads = heads,
-        MlpDim = width * 4,
+        MlpDim = mlp ?? width * 4,
         Activation = activation is null ? Activation.QuickGelu : Activations.Parse(activation),
         LayerNormEps = eps ?? 1e-5,
         Names = PreNormLayerNames.Clip,
@@ -96,8 +99,7 @@ public sealed record ClipConfig
         var text = Section("text_config");
         var vision = Section("vision_config");
         int textWidth = Int(text, "hidden_size", 512), visionWidth = Int(vision, "hidden_size", 768);
-        if (Int(text, "intermediate_size", 4 * textWidth) != 4 * textWidth || Int(vision, "intermediate_size", 4 * visionWidth) != 4 * visionWidth)
-            throw new NotSupportedException($"{what}: intermediate_size must be 4 x hidden_size as in the OpenAI CLIP models");
+        int textMlp = Int(text, "intermediate_size", 4 * textWidth), visionMlp = Int(vision, "intermediate_size", 4 * visionWidth);
         return new ClipConfig
         {
             EmbedDim = Int(json, "projection_dim", 512),
@@ -115,6 +117,8 @@ public sealed record ClipConfig
             VisionHiddenAct = Activation(vision, "vision_config", what),
             TextLayerNormEps = Epsilon(text),
             VisionLayerNormEps = Epsilon(vision),
+            TextMlpDim = textMlp == 4 * textWidth ? null : textMlp,
+            VisionMlpDim = visionMlp == 4 * visionWidth ? null : visionMlp,
         };
     }
 

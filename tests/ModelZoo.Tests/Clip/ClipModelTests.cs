@@ -284,6 +284,16 @@ public class ClipModelTests
         Assert.That(gelu.TextLayerOptions().Activation, Is.EqualTo(ModelZoo.Attention.Layers.Activation.GeluErf));
         Assert.That(gelu.TextLayerOptions().LayerNormEps, Is.EqualTo(1e-6));
         Assert.That(gelu.VisionLayerOptions().LayerNormEps, Is.EqualTo(1e-5));
+        Assert.That(gelu.TextLayerOptions().MlpDim, Is.EqualTo(64));
+
+        var odd = ClipConfig.Parse(JsonDocument.Parse("""
+            {"projection_dim": 8,
+             "text_config": {"vocab_size": 20, "hidden_size": 16, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 6},
+             "vision_config": {"hidden_size": 16, "intermediate_size": 20, "num_hidden_layers": 1, "num_attention_heads": 4, "image_size": 8, "patch_size": 4}}
+            """).RootElement);
+        using var oddModel = new ClipModel(odd);
+        Assert.That(oddModel.state_dict()["transformer.resblocks.0.mlp.c_fc.weight"].shape, Is.EqualTo(new long[] { 37, 16 }));
+        Assert.That(oddModel.state_dict()["visual.transformer.resblocks.0.mlp.c_proj.weight"].shape, Is.EqualTo(new long[] { 16, 20 }));
     }
 
     [Test]
