@@ -203,6 +203,35 @@ public class VattModelTests
     }
 
     [Test]
+    public void ASavedModelLoadsBackThroughTheCatalogWithIdenticalOutputs()
+    {
+        string directory = ModelZoo.Tests.Support.TestPaths.TempDirectory();
+        try
+        {
+            manual_seed(21);
+            using var model = new VattModel(VattFamily.MaTiny);
+            model.train();
+            model.forward(Frames(4), randn(4, 320), Words(4, 5)); // moves the BatchNorm running statistics off their defaults
+            model.eval();
+            string path = ModelZoo.Tests.Support.SafetensorsBuilder.Write(Path.Combine(directory, "vatt.safetensors"),
+                model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value));
+            ModelZoo.Weights.LoadReport? report = null;
+            using var loaded = ModelCatalog.Default.Create<VattModel>("vatt-ma-tiny", new ModelCreateOptions { WeightsPath = path, OnLoadReport = r => report = r });
+            Assert.That(report!.IsComplete, Is.True, report.ToText());
+            using var _ = no_grad();
+            var frames = Frames(2);
+            var waves = randn(2, 320);
+            var words = Words(2, 5);
+            var a = model.forward(frames, waves, words);
+            var b = loaded.forward(frames, waves, words);
+            Assert.That((a.VideoToText! - b.VideoToText!).abs().max().item<float>(), Is.EqualTo(0f));
+            Assert.That((a.AudioToVideo! - b.AudioToVideo!).abs().max().item<float>(), Is.EqualTo(0f));
+            Assert.That((a.TextToVideo! - b.TextToVideo!).abs().max().item<float>(), Is.EqualTo(0f));
+        }
+        finally { Directory.Delete(directory, true); }
+    }
+
+    [Test]
     public void RepeatedInferenceDoesNotGrowMemory()
     {
         using var model = new VattModel(VattFamily.Tiny);
