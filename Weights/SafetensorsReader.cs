@@ -76,9 +76,9 @@ public sealed class SafetensorsReader : ICheckpointReader
         {
             throw Error("the header is not valid JSON: " + e.Message);
         }
-        catch (DecoderFallbackException e)
+        catch (Exception e) when (e is DecoderFallbackException or InvalidOperationException or ArgumentException)
         {
-            throw Error("the header is not valid UTF-8: " + e.Message);
+            throw Error("the header is not valid UTF-8 JSON: " + e.Message);
         }
 
         // The data must be covered exactly: sorted ranges touch end to start, from 0 to the end of the file.
@@ -148,10 +148,11 @@ public sealed class SafetensorsReader : ICheckpointReader
         }
         if (!element.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
             throw Error("entry has no data_offsets [begin, end]", name);
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
             throw Error($"bad data_offsets {offsets.GetRawText()}", name);
         if (begin < 0 || end < begin) throw Error($"data_offsets [{begin}, {end}] are not an increasing range", name);
-        if (end > dataLength) throw Error($"data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes)", name);
+        if (end > dataLength) throw Error($"data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes): the file is truncated or its header is wrong", name);
         int elementSize = StorageDtype.ElementSize(dtype);
         if (elements > long.MaxValue / elementSize || elements * elementSize != end - begin)
             throw Error($"shape {FormatShape(shape)} of {dtype} needs {elements * (long)elementSize} bytes but data_offsets [{begin}, {end}] give {end - begin}", name);
