@@ -459,7 +459,7 @@ public sealed class TorchPickleReader : ICheckpointReader
         const int MaxItems = 8;
         void Items<T>(IReadOnlyList<T> items, string open, string close, Action<T> each)
         {
-            if (depth >= 3) { sb.Append(open).Append("...").Append(items.Count).Append(" items").Append(close); return; }
+            if (depth >= 4) { sb.Append(open).Append("...").Append(items.Count).Append(" items").Append(close); return; }
             sb.Append(open);
             for (int i = 0; i < Math.Min(items.Count, MaxItems) && sb.Length <= 300; i++)
             {
@@ -489,8 +489,9 @@ public sealed class TorchPickleReader : ICheckpointReader
                 break;
             case PyObject obj:
                 sb.Append('<').Append(obj.TypeName).Append(" object, not executed");
-                var content = obj.State is PyDict or PyTuple ? obj.State : obj.Items.Count > 0 ? new PyTuple(obj.Items.ToArray()) : null;
-                if (content is not null && depth < 3) { sb.Append(": "); Describe(content, sb, depth + 1); }
+                var content = obj.Mapping is not null ? obj.Mapping : obj.State is PyDict or PyTuple ? obj.State
+                    : obj.Items.Count > 0 ? new PyTuple(obj.Items.ToArray()) : null;
+                if (content is not null && depth < 4) { sb.Append(": "); Describe(content, sb, depth + 1); }
                 sb.Append('>');
                 break;
             default: sb.Append(value.GetType().Name); break;
