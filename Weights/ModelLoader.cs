@@ -15,7 +15,8 @@ public sealed record LoadOptions
 
 /// <summary>
 /// Loads a checkpoint into a model tensor by tensor: each tensor is read, converted to the dtype and device of
-/// the model's parameter, copied in place and freed, so peak memory is the model plus the largest tensor.
+/// the model's parameter, copied in place and freed, so peak memory is the model plus the largest tensor (and just the
+/// model when dtype and device already match: the bytes are then read straight into the parameter).
 /// Every shape is checked from the headers before anything is copied, so a strict failure leaves the model as it was.
 /// </summary>
 public static class ModelLoader
@@ -82,6 +83,14 @@ public static class ModelLoader
             int done = 0;
             foreach (var (key, source) in plan)
             {
+                var target = targets[key];
+                if (TryReadDirectly(reader, source, target))
+                {
+                    report.TensorsLoaded++;
+                    report.ParametersLoaded += source.ElementCount;
+                    options.Progress?.Invoke(++done, plan.Count);
+                    continue;
+                }
                 using (var scope = NewDisposeScope())
                 {
                     Tensor value;
@@ -94,7 +103,6 @@ public static class ModelLoader
                     {
                         throw new CheckpointException(reader.Path, "cannot read: " + e.Message, string.Join("+", source.Sources), e);
                     }
-                    var target = targets[key];
                     if (!value.shape.SequenceEqual(target.shape))
                         throw new CheckpointException(reader.Path, $"read as [{string.Join(", ", value.shape)}], the model expects [{string.Join(", ", target.shape)}]",
                             string.Join("+", source.Sources));
@@ -111,5 +119,20 @@ public static class ModelLoader
             }
         }
         return report;
+    }
+
+    /// <summary>Reads into the parameter itself when it is a contiguous CPU tensor of the stored dtype: no temporary.</summary>
+    static bool TryReadDirectly(ICheckpointReader reader, MappedTensor source, Tensor target)
+    {
+        if (target.device_type != DeviceType.CPU || !target.is_contiguous() || StorageDtype.ToScalarType(source.Dtype) != target.dtype) return false;
+        try
+        {
+            return source.TryMaterializeInto(target);
+        }
+        catch (CheckpointException) { throw; }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new CheckpointException(reader.Path, "cannot read: " + e.Message, string.Join("+", source.Sources), e);
+        }
     }
 }

@@ -11,7 +11,7 @@ namespace ModelZoo.Weights;
 /// read (known dtypes, sizes that match shapes, ranges inside the file that neither overlap nor leave holes,
 /// no duplicate names), and each tensor is read straight from the file into its own buffer.
 /// </summary>
-public sealed class SafetensorsReader : ICheckpointReader
+public sealed class SafetensorsReader : ICheckpointReader, ICheckpointDirectReader
 {
     /// <summary>Headers larger than this are refused (the reference implementation uses the same bound).</summary>
     public const long MaxHeaderBytes = 100_000_000;
@@ -178,6 +178,21 @@ public sealed class SafetensorsReader : ICheckpointReader
             result.Dispose();
             throw;
         }
+    }
+
+    public bool TryReadInto(string name, Tensor destination)
+    {
+        if (!_index.TryGetValue(name, out var item)) throw Error("no such tensor in the file", name);
+        var (entry, begin, end) = item;
+        if (destination.device_type != DeviceType.CPU || !destination.is_contiguous() || destination.dtype != StorageDtype.ToScalarType(entry.Dtype)
+            || !destination.shape.SequenceEqual(entry.Shape))
+            return false;
+        if (end > begin)
+        {
+            _stream.Seek(_dataStart + begin, SeekOrigin.Begin);
+            TensorBytes.ReadFromStream(_stream, destination, end - begin, Path, name);
+        }
+        return true;
     }
 
     static string FormatShape(long[] shape) => "[" + string.Join(", ", shape) + "]";

@@ -9,7 +9,7 @@ namespace ModelZoo.Weights;
 /// Every shard named by the index is opened (headers only) and checked against it: each listed tensor must be in
 /// its shard, no shard may hold a tensor the index does not list or another shard also holds.
 /// </summary>
-public sealed class ShardedCheckpointReader : ICheckpointReader
+public sealed class ShardedCheckpointReader : ICheckpointReader, ICheckpointDirectReader
 {
     /// <summary>Index files larger than this are refused (real ones are well under a megabyte).</summary>
     public const long MaxIndexBytes = 64 << 20;
@@ -139,6 +139,11 @@ public sealed class ShardedCheckpointReader : ICheckpointReader
 
     public Tensor Read(string name) =>
         _owner.TryGetValue(name, out var reader) ? reader.Read(name) : throw new CheckpointException(Path, "no such tensor in the checkpoint", name);
+
+    public bool TryReadInto(string name, Tensor destination) =>
+        _owner.TryGetValue(name, out var reader)
+            ? reader is ICheckpointDirectReader direct && direct.TryReadInto(name, destination)
+            : throw new CheckpointException(Path, "no such tensor in the checkpoint", name);
 
     public void Dispose()
     {

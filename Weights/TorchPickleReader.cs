@@ -20,7 +20,7 @@ namespace ModelZoo.Weights;
 /// globals outside the allow-list there stay inert placeholders. Inside the state dict such an object is an error
 /// naming the global. Prefixes such as "module." are left to key maps.</para>
 /// </summary>
-public sealed class TorchPickleReader : ICheckpointReader
+public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectReader
 {
     public const string ZipFormat = "pytorch zip pickle";
     public const string LegacyFormat = "pytorch legacy pickle";
@@ -421,6 +421,28 @@ public sealed class TorchPickleReader : ICheckpointReader
             if (_bigEndian) TensorBytes.SwapByteOrder(span);
             using var view = span.as_strided(entry.Shape, tensor.Stride, 0);
             return view.contiguous().clone();
+        }
+        catch (Exception e) when (e is not CheckpointException and not OutOfMemoryException)
+        {
+            throw new CheckpointException(Path, "cannot read: " + e.Message, name, e);
+        }
+    }
+
+    public bool TryReadInto(string name, Tensor destination)
+    {
+        if (!_index.TryGetValue(name, out var item)) throw Error("no such tensor in the checkpoint", name);
+        var (entry, tensor) = item;
+        if (_bigEndian || !tensor.IsContiguous || destination.device_type != DeviceType.CPU || !destination.is_contiguous()
+            || destination.dtype != StorageDtype.ToScalarType(entry.Dtype) || !destination.shape.SequenceEqual(entry.Shape))
+            return false;
+        long extent = tensor.Extent();
+        if (extent == 0) return true;
+        var (offset, _) = _storageData[tensor.Storage.Key];
+        try
+        {
+            _stream.Seek(offset + (tensor.Storage.ElementOffset + tensor.Offset) * tensor.Storage.ElementSize, SeekOrigin.Begin);
+            TensorBytes.ReadFromStream(_stream, destination, extent * tensor.Storage.ElementSize, Path, name);
+            return true;
         }
         catch (Exception e) when (e is not CheckpointException and not OutOfMemoryException)
         {
