@@ -329,7 +329,9 @@ sealed class SplitRule(string fused, string[] parts, int dim) : KeyRule
 
         public Tensor Acquire()
         {
-            _tensor ??= source.Materialize();
+            // Kept out of any dispose scope: the first part is usually materialised inside the loader's per-tensor scope,
+            // which would otherwise free the fused tensor before the other parts take their slices.
+            _tensor ??= source.Materialize().DetachFromDisposeScope();
             return _tensor;
         }
 
