@@ -39,7 +39,7 @@ public static class Checkpoint
             return new ShardedCheckpointReader(path);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
             return new SafetensorsReader(path);
-        if (TorchScriptReader.IsArchive(path, head)) return TorchScriptReader.Open(path); // before the torch.save reader
+        if (TorchScriptReader.IsArchive(path, head)) return OpenTorchScript(path);
         if (head[0] == (byte)'{')
             return new ShardedCheckpointReader(path);
         if (TorchPickleReader.LooksLikeZip(head) || TorchPickleReader.LooksLikePickle(head))
@@ -47,6 +47,29 @@ public static class Checkpoint
         foreach (var probe in FormatProbes)
             if (probe(path, head) is ICheckpointReader reader) return reader;
         throw new CheckpointException(path, "not a recognised checkpoint (expected safetensors, a PyTorch .bin/.pt/.pth/.ckpt written by torch.save, or an .index.json)");
+    }
+
+    /// <summary>
+    /// TorchScript archives (openai/CLIP's release files): our allow-listed, streaming pickle reader first; libtorch's
+    /// own loader only for archives it cannot read.
+    /// </summary>
+    static ICheckpointReader OpenTorchScript(string path)
+    {
+        try
+        {
+            return new TorchPickleReader(path);
+        }
+        catch (CheckpointException pickleError)
+        {
+            try
+            {
+                return TorchScriptReader.Open(path);
+            }
+            catch (CheckpointException)
+            {
+                throw new CheckpointException(path, $"is a TorchScript archive this library cannot read ({pickleError.Message}); {TorchScriptReader.ConversionHelp}", inner: pickleError);
+            }
+        }
     }
 
     /// <summary>The checkpoint file a directory stands for: the first of <see cref="DirectoryCandidates"/>, else its only
