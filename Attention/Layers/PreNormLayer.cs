@@ -94,8 +94,6 @@ public sealed class PreNormTransformerLayer : nn.Module
         register_module(names.Attention, Attention);
         register_module(names.Norm2, norm2);
         register_module(names.Mlp, mlp);
-        // Registered so that train()/eval() reach it (it has no weights, so no state-dict keys).
-        register_module("residual_dropout", residualDropout);
     }
 
     // Functional dropout on this module's own training flag (an unregistered Dropout child would miss eval()).
