@@ -78,6 +78,24 @@ public class FinetuneCliTests
     }
 
     [Test]
+    public void FinetuneRetrievalWithTheClipFamily()
+    {
+        string output = Path.Combine(_data, "clip-out");
+        var (code, stdout, error) = CliRunner.Run("finetune", "--model", "clip-tiny", "--task", "retrieval", "--train", Path.Combine(_data, "retrieval-train.json"),
+            "--val", Path.Combine(_data, "retrieval-val.json"), "--out", output, "--max-steps", "8", "--batch-size", "16", "--lr", "1e-3", "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var trained = JsonDocument.Parse(stdout);
+        (code, stdout, error) = CliRunner.Run("eval", "--model", "clip-tiny", "--weights", output, "--task", "retrieval", "--data", Path.Combine(_data, "retrieval-val.json"), "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var evaluated = JsonDocument.Parse(stdout);
+        foreach (var key in new[] { "img_r1", "img_r10", "txt_r5" })
+            Assert.That(evaluated.RootElement.GetProperty(key).GetDouble(), Is.EqualTo(trained.RootElement.GetProperty(key).GetDouble()), key);
+        (code, _, error) = CliRunner.Run("finetune", "--model", "clip-tiny", "--task", "vqa", "--train", Path.Combine(_data, "vqa-train.json"), "--out", Path.Combine(_data, "y"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("supports retrieval"));
+    }
+
+    [Test]
     public void UnknownModelsAndTasksAreClearErrors()
     {
         var (code, _, error) = CliRunner.Run("finetune", "--model", "demo-vilt", "--task", "retrieval", "--train", Path.Combine(_data, "retrieval-train.json"), "--out", Path.Combine(_data, "x"));
