@@ -235,6 +235,16 @@ public class TrainerTests
         Assert.That((after - before) / (double)before, Is.LessThan(0.03), $"RSS {before / 1e6:0.0} MB -> {after / 1e6:0.0} MB over 300 steps");
     }
 
+    [Test]
+    public void TrainBenchmarkPrintsBothPrecisionsWithRatios()
+    {
+        var (code, output, error) = CliRunner.Run("bench", "train", "--hidden", "32", "--layers", "1", "--length", "8", "--batch", "2", "--steps", "1", "--rounds", "1");
+        Assert.That(code, Is.EqualTo(0), error);
+        Assert.That(output, Does.Contain("time vs fp32"));
+        Assert.That(output.Split("\n").Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^(fp32|bf16)\s+\d")), Is.EqualTo(2));
+        Assert.That(output, Does.Contain("1.00x"));
+    }
+
     static float[] Flatten(nn.Module model) =>
         model.parameters().SelectMany(p => p.detach().to(ScalarType.Float32).data<float>().ToArray()).ToArray();
 }
