@@ -1,3 +1,4 @@
+using ModelZoo.Processing.Images;
 using ModelZoo.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -22,13 +23,17 @@ public sealed class ClipZeroShotClassifier
     readonly ClipModel _model;
     readonly ITextTokenizer _tokenizer;
 
-    public ClipZeroShotClassifier(ClipModel model, ITextTokenizer tokenizer)
+    public ClipZeroShotClassifier(ClipModel model, ITextTokenizer tokenizer, ImageResampler resampler = ImageResampler.Pil)
     {
         _model = model;
         _tokenizer = tokenizer;
         if (tokenizer.VocabularySize > model.Config.VocabSize)
             throw new ArgumentException($"the tokenizer '{tokenizer.Name}' has {tokenizer.VocabularySize} ids but the model's token embedding has {model.Config.VocabSize} rows");
+        ImageProcessor = new ClipImageProcessor(model.Config.ImageResolution, resampler);
     }
+
+    /// <summary>CLIP's image transform at the model's resolution (PIL's bicubic by default, as openai/CLIP).</summary>
+    public ClipImageProcessor ImageProcessor { get; }
 
     /// <summary>Texts → CLIP token ids [N, context_length] (start/end of text, zero padding, cut with the end kept).</summary>
     public Tensor Tokenize(IReadOnlyList<string> texts)
@@ -86,6 +91,14 @@ public sealed class ClipZeroShotClassifier
             results.Add(new ZeroShotPrediction(row, top));
         }
         return results;
+    }
+
+    /// <summary>Decodes and preprocesses image files (errors name the file), then <see cref="Classify(Tensor, IReadOnlyList{string}, IReadOnlyList{string}?, int)"/>.</summary>
+    public IReadOnlyList<ZeroShotPrediction> ClassifyFiles(IReadOnlyList<string> imageFiles, IReadOnlyList<string> labels, IReadOnlyList<string>? templates = null, int topK = 5)
+    {
+        if (imageFiles.Count == 0) throw new ArgumentException("no image files given");
+        using var images = ImageProcessor.ProcessFiles(imageFiles);
+        return Classify(images.Pixels, labels, templates, topK);
     }
 
     static Tensor Normalize(Tensor x) => x / x.norm(-1, keepdim: true);
