@@ -1,3 +1,4 @@
+using ModelZoo.Models.Common;
 using ModelZoo.Processing.Images;
 using ModelZoo.Tokenization;
 using TorchSharp;
@@ -60,8 +61,8 @@ public sealed class ClipZeroShotClassifier
         foreach (var label in labels)
         {
             var features = _model.EncodeText(Tokenize(Prompts(label, templates)).to(device));
-            var mean = Normalize(features).mean(new long[] { 0 });
-            rows.Add(mean / mean.norm());
+            var mean = ContrastiveLosses.Normalize(features).mean(new long[] { 0 });
+            rows.Add(ContrastiveLosses.Normalize(mean));
         }
         return stack(rows).MoveToOuterDisposeScope();
     }
@@ -72,7 +73,7 @@ public sealed class ClipZeroShotClassifier
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var device = _model.LogitScale.device;
-        var imageFeatures = Normalize(_model.EncodeImage(images.to(device))).to(classEmbeddings.dtype);
+        var imageFeatures = ContrastiveLosses.Normalize(_model.EncodeImage(images.to(device))).to(classEmbeddings.dtype);
         var logits = _model.LogitScale.exp().to(classEmbeddings.dtype) * matmul(imageFeatures, classEmbeddings.to(device).t());
         return logits.softmax(-1).to(ScalarType.Float32).cpu().MoveToOuterDisposeScope();
     }
@@ -100,8 +101,6 @@ public sealed class ClipZeroShotClassifier
         using var images = ImageProcessor.ProcessFiles(imageFiles);
         return Classify(images.Pixels, labels, templates, topK);
     }
-
-    static Tensor Normalize(Tensor x) => x / x.norm(-1, keepdim: true);
 }
 
 /// <summary>Image-text retrieval over CLIP features: cosine similarities and rankings in both directions.</summary>
@@ -113,9 +112,7 @@ public static class ClipRetrieval
         if (imageFeatures.dim() != 2 || textFeatures.dim() != 2 || imageFeatures.shape[1] != textFeatures.shape[1])
             throw new ArgumentException($"retrieval needs features [N, D] and [M, D], got [{string.Join(", ", imageFeatures.shape)}] and [{string.Join(", ", textFeatures.shape)}]");
         using var scope = NewDisposeScope();
-        var image = imageFeatures / imageFeatures.norm(-1, keepdim: true);
-        var text = textFeatures / textFeatures.norm(-1, keepdim: true);
-        return matmul(image, text.t()).MoveToOuterDisposeScope();
+        return matmul(ContrastiveLosses.Normalize(imageFeatures), ContrastiveLosses.Normalize(textFeatures).t()).MoveToOuterDisposeScope();
     }
 
     /// <summary>For each row of <paramref name="similarities"/> [Q, G], the <paramref name="topK"/> best columns.</summary>
