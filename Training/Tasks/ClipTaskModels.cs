@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Clip;
+using ModelZoo.Processing.Images;
 using ModelZoo.Tokenization;
 using ModelZoo.Tokenization.Clip;
 using TorchSharp;
@@ -32,20 +33,21 @@ public sealed class ClipTaskModels : ITaskModelProvider
 }
 
 /// <summary>
-/// A CLIP model as a dual encoder: images through CLIP's preprocessing (files: resize, centre crop, CLIP mean/std;
-/// pixel tensors: resized and normalised), texts through the CLIP BPE tokenizer at the model's context length.
+/// A CLIP model as a dual encoder: image files through the Processing library's CLIP preprocessing (bicubic resize,
+/// centre crop, CLIP mean/std), pixel tensors resized and normalised, texts through the CLIP BPE tokenizer at the
+/// model's context length.
 /// </summary>
 public sealed class ClipDualEncoder : IDualEncoder
 {
     readonly ClipModel _model;
     readonly ITextTokenizer _tokenizer;
-    readonly ClipImagePreprocessor _preprocessor;
+    readonly ClipImageProcessor _preprocessor;
 
     public ClipDualEncoder(ClipModel model, ITextTokenizer tokenizer)
     {
         _model = model;
         _tokenizer = tokenizer;
-        _preprocessor = new ClipImagePreprocessor(model.Visual.InputResolution);
+        _preprocessor = new ClipImageProcessor(model.Visual.InputResolution);
     }
 
     public nn.Module Module => _model;
@@ -53,11 +55,11 @@ public sealed class ClipDualEncoder : IDualEncoder
     public Tensor EncodeImages(IReadOnlyList<VisualInput> images)
     {
         var parameter = _model.LogitScale;
-        var mean = tensor(ClipImagePreprocessor.Mean).view(3, 1, 1);
-        var std = tensor(ClipImagePreprocessor.Std).view(3, 1, 1);
+        var mean = tensor(ClipImageProcessor.Mean).view(3, 1, 1);
+        var std = tensor(ClipImageProcessor.Std).view(3, 1, 1);
         var batch = stack(images.Select(i => i.Pixels is null && i.Path is not null
-            ? _preprocessor.Load(i.Path)
-            : (ImageFiles.Resize(i.RgbPixels(), _preprocessor.Resolution) - mean) / std).ToArray());
+            ? _preprocessor.Process(ImageDecoder.Load(i.Path))
+            : (ImageFiles.Resize(i.RgbPixels(), _preprocessor.Size) - mean) / std).ToArray());
         var features = _model.EncodeImage(batch.to(parameter.dtype, parameter.device));
         return nn.functional.normalize(features, p: 2, dim: -1);
     }

@@ -7,8 +7,9 @@ namespace ModelZoo.Training.Tasks;
 /// <summary>
 /// A data manifest: a small JSON file that says where a split's files are (paths relative to the manifest).
 /// VQA: <c>{"task": "vqa", "questions": "q.json", "annotations": "a.json", "images": "folder", "image_pattern": "COCO_val2014_{image_id:012}.jpg"}</c>
-/// (annotations may be left out for test splits); models over detector regions read <c>"features": "folder"</c> instead
-/// of images, one region file per image named <c>{image_id}.safetensors</c> (<see cref="RegionFiles"/>). Retrieval: <c>{"task": "retrieval", "captions": "dataset_coco.json",
+/// (annotations may be left out for test splits); models over detector regions read <c>"features"</c> instead of images:
+/// a folder of region files <c>{image_id}.safetensors</c> or UNITER <c>{image_id}.npz</c> (<see cref="RegionFiles"/>), or
+/// one bottom-up attention TSV file. Retrieval: <c>{"task": "retrieval", "captions": "dataset_coco.json",
 /// "splits": ["test"], "images": "folder"}</c> (Karpathy layout; images at folder/filepath/filename).
 /// </summary>
 public sealed partial record TaskManifest(string Path, string Task, string? Questions, string? Annotations, string? Captions, IReadOnlyList<string> Splits,
@@ -61,12 +62,34 @@ public sealed partial record TaskManifest(string Path, string Task, string? Ques
         return VqaData.Read(Questions!, Annotations).Select(e => new VqaItem(e, Visual(e.ImageId))).ToList();
     }
 
-    /// <summary>An image's input: its image file and, when the manifest names a features folder, its region file.</summary>
-    public VisualInput Visual(long imageId) => new()
+    /// <summary>
+    /// An image's input: its image file and, when the manifest names region features, its regions: a folder of
+    /// <c>{image_id}.safetensors</c> or <c>{image_id}.npz</c> files, or one bottom-up TSV file indexed by image id.
+    /// </summary>
+    public VisualInput Visual(long imageId)
     {
-        Path = Images is null ? null : ImagePath(imageId),
-        RegionFile = Features is null ? null : System.IO.Path.Combine(Features, $"{imageId}.safetensors"),
-    };
+        var visual = new VisualInput { Path = Images is null ? null : ImagePath(imageId) };
+        if (Features is null) return visual;
+        if (File.Exists(Features) && Features.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase))
+        {
+            string tsv = Features, id = imageId.ToString();
+            return visual with { RegionLoader = () => RegionFiles.FromRegionFeatures(TsvIndex(tsv).Read(id), tsv) };
+        }
+        string file = System.IO.Path.Combine(Features, $"{imageId}.safetensors");
+        string npz = System.IO.Path.Combine(Features, $"{imageId}.npz");
+        return visual with { RegionFile = !File.Exists(file) && File.Exists(npz) ? npz : file };
+    }
+
+    static readonly Dictionary<string, Processing.Regions.RegionFeatureTsvIndex> TsvIndexes = new(StringComparer.Ordinal);
+
+    static Processing.Regions.RegionFeatureTsvIndex TsvIndex(string path)
+    {
+        lock (TsvIndexes)
+        {
+            if (!TsvIndexes.TryGetValue(path, out var index)) TsvIndexes[path] = index = Processing.Regions.RegionFeatureTsvIndex.Build(path);
+            return index;
+        }
+    }
 
     public List<CaptionItem> ReadRetrieval(int? captionsPerImage = null)
     {

@@ -20,6 +20,8 @@ public sealed record VisualInput
     public int ImageHeight { get; init; }
     /// <summary>A region file read on demand (<see cref="RegionFiles"/>): features, boxes and image size.</summary>
     public string? RegionFile { get; init; }
+    /// <summary>Reads the regions on demand from another source (a line of a bottom-up TSV file).</summary>
+    public Func<(Tensor Features, Tensor Boxes, int Width, int Height)>? RegionLoader { get; init; }
 
     public static VisualInput FromPixels(Tensor pixels) => new() { Pixels = pixels };
     public static VisualInput FromFile(string path) => new() { Path = path };
@@ -29,6 +31,7 @@ public sealed record VisualInput
     {
         if (RegionFeatures is not null && RegionBoxes is not null) return (RegionFeatures, RegionBoxes, ImageWidth, ImageHeight);
         if (RegionFile is not null) return RegionFiles.Read(RegionFile);
+        if (RegionLoader is not null) return RegionLoader();
         throw new InvalidOperationException("this model needs detector region features, but the input is an image; give \"features\" (a folder of region files) in the data manifest");
     }
 
@@ -46,13 +49,15 @@ public sealed record VisualInput
 }
 
 /// <summary>
-/// One image's detector regions as a safetensors file: <c>features</c> [n, D] float, <c>boxes</c> [n, 4] float
-/// (x1, y1, x2, y2 in pixels) and <c>image_size</c> [2] int64 (width, height).
+/// One image's detector regions as a file: this library's safetensors layout (<c>features</c> [n, D] float,
+/// <c>boxes</c> [n, 4] float as x1, y1, x2, y2 in pixels, <c>image_size</c> [2] int64 width and height), or a UNITER
+/// <c>.npz</c> (read by the Processing library; its boxes are normalised, so the image size is 1 x 1).
 /// </summary>
 public static class RegionFiles
 {
     public static (Tensor Features, Tensor Boxes, int Width, int Height) Read(string path)
     {
+        if (path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase)) return FromRegionFeatures(Processing.Regions.UniterNpz.Read(path), path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: region file not found", path);
         using var reader = new Weights.SafetensorsReader(path);
         foreach (var name in new[] { "features", "boxes", "image_size" })
@@ -68,6 +73,20 @@ public static class RegionFiles
         return (features, boxes, (int)wh[0], (int)wh[1]);
     }
 
+    /// <summary>Regions read by the Processing library (TSV line, UNITER npz) as tensors.</summary>
+    public static (Tensor Features, Tensor Boxes, int Width, int Height) FromRegionFeatures(Processing.Regions.RegionFeatures r, string source)
+    {
+        var features = tensor(r.Features, new long[] { r.BoxCount, r.FeatureSize });
+        if (r.Boxes is not null && r.ImageWidth > 0 && r.ImageHeight > 0)
+            return (features, tensor(r.Boxes, new long[] { r.BoxCount, 4 }), r.ImageWidth, r.ImageHeight);
+        if (r.NormalizedBoxes is not null)
+        {
+            var normalized = tensor(r.NormalizedBoxes, new long[] { r.BoxCount, r.NormalizedBoxes.Length / Math.Max(1, r.BoxCount) });
+            return (features, normalized.narrow(1, 0, 4).contiguous(), 1, 1);
+        }
+        throw new InvalidDataException($"{source}: image {r.ImageId} has no boxes");
+    }
+
     public static void Write(string path, Tensor features, Tensor boxes, int width, int height)
     {
         using var size = tensor(new long[] { width, height });
@@ -78,13 +97,8 @@ public static class RegionFiles
 /// <summary>Decodes image files to RGB tensors with SkiaSharp.</summary>
 public static class ImageFiles
 {
-    /// <summary>[3, H, W] float32 in [0, 1].</summary>
-    public static Tensor ReadRgb(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: image not found", path);
-        using var bitmap = SKBitmap.Decode(path) ?? throw new InvalidDataException($"{path}: not a readable image (PNG, JPEG, BMP, GIF, WebP)");
-        return FromBitmap(bitmap);
-    }
+    /// <summary>[3, H, W] float32 in [0, 1] (decoded by the Processing library: EXIF orientation, size limits).</summary>
+    public static Tensor ReadRgb(string path) => Processing.Images.ImageDecoder.Load(path).ToTensor(new float[] { 0, 0, 0 }, new float[] { 1, 1, 1 });
 
     public static Tensor FromBitmap(SKBitmap bitmap)
     {

@@ -112,6 +112,31 @@ public class TaskAdapterTests
     }
 
     [Test]
+    public void ManifestsReadRegionsFromABottomUpTsvFile()
+    {
+        var dir = TestPaths.TempDirectory();
+        try
+        {
+            ModelZoo.Processing.Regions.RegionFeatures Regions(string id, float value) => new()
+            {
+                ImageId = id, ImageWidth = 640, ImageHeight = 480, BoxCount = 3, FeatureSize = 4,
+                Features = Enumerable.Repeat(value, 12).ToArray(), Boxes = new float[] { 0, 0, 10, 10, 5, 5, 20, 20, 1, 2, 3, 4 },
+            };
+            File.WriteAllLines(Path.Combine(dir, "feats.tsv"), new[] { ModelZoo.Processing.Regions.RegionFeatureTsv.Format(Regions("7", 1)),
+                ModelZoo.Processing.Regions.RegionFeatureTsv.Format(Regions("8", 2)) });
+            File.WriteAllText(Path.Combine(dir, "q.json"), "{\"questions\": []}");
+            File.WriteAllText(Path.Combine(dir, "m.json"), "{\"task\": \"vqa\", \"questions\": \"q.json\", \"features\": \"feats.tsv\"}");
+            var manifest = TaskManifest.Load(Path.Combine(dir, "m.json"));
+            var (features, boxes, width, height) = manifest.Visual(8).Regions();
+            Assert.That(features.shape, Is.EqualTo(new long[] { 3, 4 }));
+            Assert.That(features.sum().item<float>(), Is.EqualTo(24));
+            Assert.That(boxes[1].data<float>().ToArray(), Is.EqualTo(new float[] { 5, 5, 20, 20 }));
+            Assert.That((width, height), Is.EqualTo((640, 480)));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
     public void RegionFilesRoundTripAndNameBadContent()
     {
         var dir = TestPaths.TempDirectory();
