@@ -14,24 +14,27 @@ public sealed class Gpt2Family : ModelFamily
     /// The key map for a GPT-2 checkpoint, chosen from its keys and shapes: Hugging Face GPT2Model (wte.*, h.N.*) or
     /// GPT2LMHeadModel / nanoGPT (transformer.*); Conv1D weights stored [in, out] are transposed (nanoGPT's own files
     /// store [out, in] and are not); the attn.bias / attn.masked_bias buffers and the tied lm_head.weight are ignored.
-    /// <paramref name="prefix"/> is where the decoder sits in a larger model ("lang_encoder." inside Flamingo).
+    /// With a <paramref name="prefix"/> the decoder's keys sit under it in a larger checkpoint ("lang_encoder." in
+    /// Flamingo), already in the transformer.* layout; other keys pass through untouched.
     /// </summary>
     public static KeyMap KeyMapFor(IReadOnlyList<TensorEntry> entries, string prefix = "")
     {
-        var names = entries.Select(e => Normalize(e.Name)).ToList();
-        bool trunkOnly = !names.Any(n => n.StartsWith("transformer.", StringComparison.Ordinal)) && names.Any(n => n == "wte.weight" || n.StartsWith("h.", StringComparison.Ordinal));
-        var attn = entries.FirstOrDefault(e => Normalize(e.Name).EndsWith("attn.c_attn.weight", StringComparison.Ordinal));
+        var names = entries.Select(e => (Name: Normalize(e.Name), Entry: e)).Where(x => x.Name.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(x => (Name: x.Name[prefix.Length..], x.Entry)).ToList();
+        bool trunkOnly = prefix.Length == 0 && !names.Any(n => n.Name.StartsWith("transformer.", StringComparison.Ordinal))
+                         && names.Any(n => n.Name == "wte.weight" || n.Name.StartsWith("h.", StringComparison.Ordinal));
+        var attn = names.FirstOrDefault(n => n.Name.EndsWith("attn.c_attn.weight", StringComparison.Ordinal)).Entry;
         bool conv1D = attn is not null && attn.Shape.Length == 2 && attn.Shape[1] == 3 * attn.Shape[0] && attn.Shape[0] != 0;
 
+        string p = System.Text.RegularExpressions.Regex.Escape(prefix);
         var map = KeyMap.Identity
             .StripPrefix("module.")
             .StripPrefix("_orig_mod.")
-            .IgnoreRegex(@"(^|\.)attn\.(bias|masked_bias)$")
-            .IgnoreRegex(@"^lm_head\.weight$");
+            .IgnoreRegex($@"^{p}(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$")
+            .IgnoreRegex($@"^{p}lm_head\.weight$");
         if (trunkOnly) map = map.AddPrefix("transformer.");
         if (conv1D)
-            foreach (var name in Conv1DWeights) map = map.Transpose("transformer.h.{layer}." + name);
-        if (prefix.Length > 0) map = map.AddPrefix(prefix);
+            foreach (var name in Conv1DWeights) map = map.Transpose(prefix + "transformer.h.{layer}." + name);
         return map;
     }
 
