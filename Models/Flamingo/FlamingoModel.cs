@@ -121,6 +121,7 @@ public sealed class FlamingoModel : nn.Module
     /// </summary>
     public Tensor EncodeMedia(Tensor images)
     {
+        MediaEncodings++;
         if (images.dim() == 5) images = images.unsqueeze(2);
         if (images.dim() != 6) throw new ArgumentException($"images must be [batch, images, frames, 3, H, W], got [{string.Join(", ", images.shape)}]");
         long b = images.shape[0], t = images.shape[1], f = images.shape[2];
@@ -130,6 +131,9 @@ public sealed class FlamingoModel : nn.Module
         features = features.reshape(b, t, f, features.shape[1], features.shape[2]);
         return perceiver.forward(features);
     }
+
+    /// <summary>How many times <see cref="EncodeMedia"/> ran (generation encodes once per call: the media cache).</summary>
+    public int MediaEncodings { get; private set; }
 
     /// <summary>Text time of each token: media tokens at or before it, plus <paramref name="mediaBefore"/> [B] already seen (cached prompt).</summary>
     public Tensor TextTime(Tensor inputIds, Tensor? mediaBefore = null)
@@ -163,6 +167,7 @@ public sealed class FlamingoModel : nn.Module
     /// </summary>
     public void Freeze(bool trainAllEmbeddings = false)
     {
+        using var scope = NewDisposeScope();
         foreach (var p in parameters()) p.requires_grad = false;
         foreach (var p in perceiver.parameters()) p.requires_grad = true;
         foreach (var p in langEncoder.CrossAttention.parameters()) p.requires_grad = true;

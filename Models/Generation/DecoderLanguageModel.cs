@@ -28,7 +28,10 @@ public interface IDecoderLanguageModel
     /// </summary>
     long? FrozenTokenRows { get; set; }
 
-    /// <summary>The input token embedding matrix [vocab, hidden] (tied to the output head where the model ties them).</summary>
+    /// <summary>
+    /// The input token embedding matrix [vocab, hidden] (tied to the output head where the model ties them). TorchSharp
+    /// hands out a new handle on each read: read it inside a dispose scope.
+    /// </summary>
     Tensor TokenEmbeddingWeight { get; }
 
     /// <summary>input_ids [B, L] at absolute positions [B, L] → [B, L, hidden].</summary>
@@ -41,6 +44,16 @@ public interface IDecoderLanguageModel
 
     /// <summary>[.., hidden] → [.., vocab].</summary>
     Tensor Logits(Tensor hidden);
+}
+
+public static class DecoderLanguageModelExtensions
+{
+    /// <summary>The device the decoder's weights are on.</summary>
+    public static Device Device(this IDecoderLanguageModel decoder)
+    {
+        using var scope = NewDisposeScope();
+        return decoder.TokenEmbeddingWeight.device;
+    }
 }
 
 /// <summary>Hidden states of a decoder pass: after the final norm, and optionally every layer's output (before the final norm).</summary>

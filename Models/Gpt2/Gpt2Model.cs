@@ -90,7 +90,7 @@ public sealed class Gpt2LMHeadModel : nn.Module, IDecoderLanguageModel
     public nn.Module Module => this;
     public int HiddenSize => Config.NEmbd;
     public int LayerCount => Config.NLayer;
-    public int VocabSize => (int)transformer.TokenEmbeddings.weight!.shape[0];
+    public int VocabSize => Config.VocabSize;
     public int? MaxPositions => Config.MaxPositions;
     public long? FrozenTokenRows { get; set; }
     public Tensor TokenEmbeddingWeight => transformer.TokenEmbeddings.weight!;
