@@ -54,6 +54,13 @@ public static class DecoderLanguageModelExtensions
         using var scope = NewDisposeScope();
         return decoder.TokenEmbeddingWeight.device;
     }
+
+    /// <summary>The dtype of the decoder's weights.</summary>
+    public static ScalarType TokenEmbeddingWeightDtype(this IDecoderLanguageModel decoder)
+    {
+        using var scope = NewDisposeScope();
+        return decoder.TokenEmbeddingWeight.dtype;
+    }
 }
 
 /// <summary>Hidden states of a decoder pass: after the final norm, and optionally every layer's output (before the final norm).</summary>
