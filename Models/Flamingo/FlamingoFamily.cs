@@ -90,8 +90,9 @@ public sealed class FlamingoFamily : ModelFamily
         CheckpointFormats = Formats,
         Tokenizer = "EleutherAI/gpt-neox-20b BPE + <|endofchunk|>, <image>, <PAD>",
         WeightsSource = source,
-        Unavailable = "the MPT decoder (ALiBi attention, bias-free layers) that the published OpenFlamingo checkpoints use is not implemented yet; " +
-                      "the vision tower, the perceiver and the cross-attention blocks are",
+        Unavailable = "the MPT decoder (ALiBi attention, bias-free layers) that the published OpenFlamingo checkpoints use is not implemented yet, " +
+                      "so the model cannot be built (not even on the meta device for an exact total); the parts that exist have " +
+                      FlamingoParameterCounts.Describe(config) + " parameters",
     };
 
     /// <summary>

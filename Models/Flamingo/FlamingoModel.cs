@@ -107,7 +107,8 @@ public sealed class FlamingoModel : nn.Module
     static IDecoderLanguageModel BuildDecoder(FlamingoConfig config)
     {
         if (config.Gpt2 is not null) return new Gpt2LMHeadModel(config.Gpt2);
-        throw new NotSupportedException("the MPT decoder (ALiBi, no biases) is not implemented yet, so this OpenFlamingo configuration cannot be built");
+        throw new NotSupportedException("the MPT decoder (ALiBi attention, bias-free layers) is not implemented yet, so this OpenFlamingo configuration " +
+                                        "cannot be built, not even on the meta device; its other parts have " + FlamingoParameterCounts.Describe(config) + " parameters");
     }
 
     public IVisionEncoder VisionEncoder => visionEncoder;

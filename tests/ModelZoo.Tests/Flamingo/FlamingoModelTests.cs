@@ -153,3 +153,34 @@ public class FlamingoModelTests
         finally { Directory.Delete(directory, true); }
     }
 }
+
+public class FlamingoParameterCountTests
+{
+    [Test]
+    public void ArithmeticMatchesBuiltModules()
+    {
+        var vision = new VisionTransformerConfig { ImageSize = 24, PatchSize = 6, Width = 20, Layers = 3, Heads = 2, MlpRatio = 3, OutputDim = 7 };
+        using (var module = new VisionTransformer(vision))
+            Assert.That(FlamingoParameterCounts.VisionEncoder(vision), Is.EqualTo(module.parameters().Sum(p => p.numel())));
+        var perceiver = new PerceiverConfig { Dim = 20, Depth = 2, DimHead = 6, Heads = 3, NumLatents = 5, MaxNumMedia = 4, MaxNumFrames = 2, FfMult = 3 };
+        using (var module = new PerceiverResampler(perceiver))
+            Assert.That(FlamingoParameterCounts.Perceiver(perceiver), Is.EqualTo(module.parameters().Sum(p => p.numel())));
+        var block = new CrossAttentionConfig { Dim = 12, DimVisual = 20, DimHead = 5, Heads = 3, FfMult = 2 };
+        using (var module = new GatedCrossAttentionBlock(block))
+            Assert.That(FlamingoParameterCounts.CrossAttentionBlock(block), Is.EqualTo(module.parameters().Sum(p => p.numel())));
+        var tiny = ModelCatalog.Default.Describe("flamingo-tiny");
+        Assert.That(tiny.ParametersByTopModule["vision_encoder"], Is.EqualTo(FlamingoParameterCounts.VisionEncoder(FlamingoFamily.Tiny.VisionEncoder)));
+        Assert.That(tiny.ParametersByTopModule["perceiver"], Is.EqualTo(FlamingoParameterCounts.Perceiver(FlamingoFamily.Tiny.Perceiver)));
+    }
+
+    [Test]
+    public void OpenFlamingoPresetsSayWhichPartIsMissing()
+    {
+        var preset = ModelCatalog.Default.Get("openflamingo-9b-vitl-mpt7b");
+        Assert.That(preset.Unavailable, Does.Contain("MPT decoder").And.Contain("8 blocks"));
+        var e = Assert.Throws<NotSupportedException>(() => ModelCatalog.Default.Describe("openflamingo-3b-vitl-mpt1b"));
+        Assert.That(e!.Message, Does.Contain("MPT decoder").And.Contain("24 blocks"));
+        // CLIP ViT-L/14's image tower: 303,966,208 parameters
+        Assert.That(FlamingoParameterCounts.VisionEncoder(((FlamingoConfig)preset.Config).VisionEncoder), Is.EqualTo(303_966_208L));
+    }
+}
