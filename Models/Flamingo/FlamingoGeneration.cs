@@ -55,6 +55,7 @@ public sealed class FlamingoGenerativeModel(FlamingoModel model, Tensor? media) 
 {
     public int VocabSize => model.Decoder.VocabSize;
     public Device Device { get; } = model.Decoder.Device();
+    public int? MaxPositions => model.Decoder.MaxPositions;
 
     public DecodingState Begin(Tensor rowSources, bool useCache)
     {
@@ -90,7 +91,7 @@ public static class FlamingoGenerationExtensions
             throw new ArgumentException($"{prompts.Count} prompts but images for {images.shape[0]}");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var media = images is null ? null : model.EncodeMedia(images.to(model.Decoder.Device()));
+        var media = images is null ? null : model.EncodeMedia(images.to(model.Decoder.TokenEmbeddingWeightDtype()).to(model.Decoder.Device()));
         return TextGenerator.Generate(new FlamingoGenerativeModel(model, media), prompts, options);
     }
 

@@ -30,6 +30,8 @@ public interface IGenerativeModel
     int VocabSize { get; }
     /// <summary>Where the model's tensors live (token ids are sent there).</summary>
     Device Device { get; }
+    /// <summary>Longest sequence (prompt + new tokens) the model can see; null = unbounded.</summary>
+    int? MaxPositions { get; }
 
     /// <summary>
     /// Starts decoding rows; <paramref name="rowSources"/> [R] gives the prompt each row belongs to (beam search
@@ -50,6 +52,7 @@ public sealed class DecoderGenerativeModel(IDecoderLanguageModel decoder) : IGen
 {
     public int VocabSize => decoder.VocabSize;
     public Device Device { get; } = decoder.Device();
+    public int? MaxPositions => decoder.MaxPositions;
 
     public DecodingState Begin(Tensor rowSources, bool useCache) => new(useCache ? new KeyValueCache(decoder.LayerCount) : null);
 

@@ -59,6 +59,9 @@ public static class TextGenerator
             foreach (var token in prompts[i])
                 if (token < 0 || token >= model.VocabSize) throw new ArgumentException($"prompt {i} has token {token} outside the vocabulary of {model.VocabSize}");
         }
+        int longest = prompts.Max(p => p.Count);
+        if (model.MaxPositions is int max && longest + options.MaxNewTokens > max)
+            throw new ArgumentException($"a prompt of {longest} tokens plus {options.MaxNewTokens} new tokens exceeds the {max} positions of this model");
         using var _ = no_grad();
         return options.NumBeams > 1 ? BeamSearch(model, prompts, options) : Sample(model, prompts, options);
     }
