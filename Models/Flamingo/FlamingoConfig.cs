@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using ModelZoo.Models.Gpt2;
+using ModelZoo.Models.Mpt;
 
 namespace ModelZoo.Models.Flamingo;
 
@@ -13,10 +14,7 @@ public sealed record FlamingoConfig
     public required VisionTransformerConfig VisionEncoder { get; init; }
     /// <summary>The decoder LM (GPT-2 family). Its vocab_size includes the added tokens.</summary>
     public Gpt2Config? Gpt2 { get; init; }
-    /// <summary>
-    /// The decoder of the published OpenFlamingo checkpoints (MPT); described here for parameter counts and names,
-    /// not buildable until an MPT decoder exists.
-    /// </summary>
+    /// <summary>The decoder of the published OpenFlamingo checkpoints (MPT). Its vocab_size includes the added tokens.</summary>
     public MptConfig? Mpt { get; init; }
     /// <summary>Resampler; its dim must equal the vision width.</summary>
     public required PerceiverConfig Perceiver { get; init; }
@@ -55,20 +53,4 @@ public sealed record FlamingoConfig
             if (id < 0 || id >= vocab) throw new ArgumentException($"{name} {id} is outside the vocabulary of {vocab}");
         if (BaseVocabSize <= 0 || BaseVocabSize > vocab) throw new ArgumentException($"base_vocab_size {BaseVocabSize} must be in 1..{vocab}");
     }
-}
-
-/// <summary>
-/// MosaicML MPT decoder config fields (d_model, n_heads, n_layers, expansion_ratio, max_seq_len, vocab_size,
-/// no_bias, ALiBi). Used by the OpenFlamingo presets; the MPT decoder itself is not implemented yet.
-/// </summary>
-public sealed record MptConfig
-{
-    public int DModel { get; init; } = 2048;
-    public int NHeads { get; init; } = 16;
-    public int NLayers { get; init; } = 24;
-    public int ExpansionRatio { get; init; } = 4;
-    public int MaxSeqLen { get; init; } = 2048;
-    public int VocabSize { get; init; } = 50432;
-    public bool NoBias { get; init; } = true;
-    public bool Alibi { get; init; } = true;
 }

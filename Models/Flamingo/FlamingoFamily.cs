@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Gpt2;
+using ModelZoo.Models.Mpt;
 using ModelZoo.Weights;
 
 namespace ModelZoo.Models.Flamingo;
@@ -62,14 +63,14 @@ public sealed class FlamingoFamily : ModelFamily
                 Description = "Tiny Flamingo (2-layer ViT 32x32, 2-layer perceiver, 4-layer GPT-2 with cross-attention every 2 layers), random weights: tests and the demo",
                 Config = Tiny,
                 Build = () => new FlamingoModel(Tiny),
-                KeyMapFor = reader => KeyMapFor(reader.Entries),
+                KeyMapFor = reader => KeyMapFor(reader.Entries, Tiny),
                 CheckpointFormats = Formats,
                 Tokenizer = "gpt2 byte-level BPE + <|endofchunk|> (50257), <image> (50258), <PAD> (50259)",
             };
             yield return OpenFlamingoPreset("openflamingo-3b-vitl-mpt1b", "OpenFlamingo-3B: CLIP ViT-L/14 + MPT-1B (RedPajama), cross-attention every layer",
-                OpenFlamingo(new MptConfig { DModel = 2048, NHeads = 16, NLayers = 24 }, 1), "Hugging Face openflamingo/OpenFlamingo-3B-vitl-mpt1b (checkpoint.pt) + anas-awadalla/mpt-1b-redpajama-200b + open_clip ViT-L-14 openai");
+                OpenFlamingo(new MptConfig { DModel = 2048, NHeads = 16, NLayers = 24, MaxSeqLen = 2048 }, 1), "Hugging Face openflamingo/OpenFlamingo-3B-vitl-mpt1b (checkpoint.pt) + anas-awadalla/mpt-1b-redpajama-200b + open_clip ViT-L-14 openai");
             yield return OpenFlamingoPreset("openflamingo-9b-vitl-mpt7b", "OpenFlamingo-9B: CLIP ViT-L/14 + MPT-7B, cross-attention every 4 layers",
-                OpenFlamingo(new MptConfig { DModel = 4096, NHeads = 32, NLayers = 32 }, 4), "Hugging Face openflamingo/OpenFlamingo-9B-vitl-mpt7b (checkpoint.pt) + mosaicml/mpt-7b + open_clip ViT-L-14 openai");
+                OpenFlamingo(MptConfig.Mpt7B, 4), "Hugging Face openflamingo/OpenFlamingo-9B-vitl-mpt7b (checkpoint.pt) + mosaicml/mpt-7b + open_clip ViT-L-14 openai");
         }
     }
 
@@ -86,13 +87,10 @@ public sealed class FlamingoFamily : ModelFamily
         Description = description,
         Config = config,
         Build = () => new FlamingoModel(config),
-        KeyMapFor = reader => KeyMapFor(reader.Entries),
+        KeyMapFor = reader => KeyMapFor(reader.Entries, config),
         CheckpointFormats = Formats,
-        Tokenizer = "EleutherAI/gpt-neox-20b BPE + <|endofchunk|>, <image>, <PAD>",
+        Tokenizer = "EleutherAI/gpt-neox-20b BPE + <|endofchunk|>, <image>, <PAD> (not bundled: no tokenizer for these presets yet)",
         WeightsSource = source,
-        Unavailable = "the MPT decoder (ALiBi attention, bias-free layers) that the published OpenFlamingo checkpoints use is not implemented yet, " +
-                      "so the model cannot be built (not even on the meta device for an exact total); the parts that exist have " +
-                      FlamingoParameterCounts.Describe(config) + " parameters",
     };
 
     /// <summary>
@@ -101,16 +99,17 @@ public sealed class FlamingoFamily : ModelFamily
     /// under lang_encoder.old_decoder_blocks.* (and gated_cross_attn_layers.* when the wrapped copy exists) are
     /// ignored, then the decoder's own map applies under lang_encoder. (Hugging Face GPT-2 Conv1D transposes).
     /// </summary>
-    public static KeyMap KeyMapFor(IReadOnlyList<TensorEntry> entries)
+    public static KeyMap KeyMapFor(IReadOnlyList<TensorEntry> entries, FlamingoConfig config)
     {
-        var wrapped = new Regex(@"^(module\.)?lang_encoder\.transformer\.h\.\d+\.gated_cross_attn_layer\.", RegexOptions.CultureInvariant);
+        var wrapped = new Regex(@"^(module\.)?lang_encoder\.transformer\.(h|blocks)\.\d+\.gated_cross_attn_layer\.", RegexOptions.CultureInvariant);
         var map = KeyMap.Identity
             .StripPrefix("module.")
             .Ignore("lang_encoder.old_decoder_blocks.{rest}");
         if (entries.Any(e => wrapped.IsMatch(e.Name)))
             map = map.Ignore("lang_encoder.gated_cross_attn_layers.{rest}")
-                .RenameRegex(@"^lang_encoder\.transformer\.h\.(\d+)\.gated_cross_attn_layer\.", "lang_encoder.gated_cross_attn_layers.$1.");
-        map = map.RenameRegex(@"^lang_encoder\.transformer\.h\.(\d+)\.decoder_layer\.", "lang_encoder.transformer.h.$1.");
+                .RenameRegex(@"^lang_encoder\.transformer\.(h|blocks)\.(\d+)\.gated_cross_attn_layer\.", "lang_encoder.gated_cross_attn_layers.$2.");
+        map = map.RenameRegex(@"^lang_encoder\.transformer\.(h|blocks)\.(\d+)\.decoder_layer\.", "lang_encoder.transformer.$1.$2.");
+        if (config.Mpt is not null) return map.Then(MptFamily.KeyMapFor("lang_encoder."));
         var decoderEntries = entries.Select(e => e with { Name = UnwrapName(e.Name) }).ToList();
         return map.Then(Gpt2Family.KeyMapFor(decoderEntries, "lang_encoder."));
     }
@@ -118,6 +117,6 @@ public sealed class FlamingoFamily : ModelFamily
     static string UnwrapName(string name)
     {
         if (name.StartsWith("module.", StringComparison.Ordinal)) name = name["module.".Length..];
-        return Regex.Replace(name, @"^lang_encoder\.transformer\.h\.(\d+)\.decoder_layer\.", "lang_encoder.transformer.h.$1.");
+        return Regex.Replace(name, @"^lang_encoder\.transformer\.(h|blocks)\.(\d+)\.decoder_layer\.", "lang_encoder.transformer.$1.$2.");
     }
 }

@@ -1,6 +1,7 @@
 using ModelZoo.Attention;
 using ModelZoo.Models.Generation;
 using ModelZoo.Models.Gpt2;
+using ModelZoo.Models.Mpt;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -107,8 +108,8 @@ public sealed class FlamingoModel : nn.Module
     static IDecoderLanguageModel BuildDecoder(FlamingoConfig config)
     {
         if (config.Gpt2 is not null) return new Gpt2LMHeadModel(config.Gpt2);
-        throw new NotSupportedException("the MPT decoder (ALiBi attention, bias-free layers) is not implemented yet, so this OpenFlamingo configuration " +
-                                        "cannot be built, not even on the meta device; its other parts have " + FlamingoParameterCounts.Describe(config) + " parameters");
+        if (config.Mpt is not null) return new MptForCausalLM(config.Mpt);
+        throw new ArgumentException("a Flamingo config names exactly one language model (gpt2 or mpt)");
     }
 
     public IVisionEncoder VisionEncoder => visionEncoder;

@@ -67,7 +67,8 @@ public static class FlamingoPrompts
                 throw new InvalidDataException($"tokenizer '{tokenizer.Name}' maps {token} to {(id is null ? "nothing" : id.ToString())}, the model expects {expected}" +
                                                " (use the tokenizer with the Flamingo tokens added, e.g. gpt2-flamingo)");
         }
-        if (tokenizer.VocabularySize > config.Gpt2?.VocabSize)
-            throw new InvalidDataException($"tokenizer '{tokenizer.Name}' has {tokenizer.VocabularySize} ids, the model only {config.Gpt2.VocabSize} embedding rows");
+        int rows = config.Gpt2?.VocabSize ?? config.Mpt?.VocabSize ?? 0;
+        if (tokenizer.VocabularySize > rows)
+            throw new InvalidDataException($"tokenizer '{tokenizer.Name}' has {tokenizer.VocabularySize} ids, the model only {rows} embedding rows");
     }
 }
