@@ -9,6 +9,11 @@ namespace ModelZoo.Tests.Flamingo;
 
 public class FlamingoGenerationTests
 {
+    // Tiny models decode fastest on one thread (and a busy machine makes two spinning threads much slower).
+    int threads;
+    [OneTimeSetUp] public void OneThread() { threads = get_num_threads(); set_num_threads(1); }
+    [OneTimeTearDown] public void RestoreThreads() => set_num_threads(threads);
+
     const long Media = FlamingoFamily.Gpt2Media, EndOfChunk = FlamingoFamily.Gpt2EndOfChunk;
 
     static FlamingoModel Model()

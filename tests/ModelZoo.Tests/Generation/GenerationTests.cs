@@ -9,6 +9,11 @@ namespace ModelZoo.Tests.Generation;
 
 public class GenerationTests
 {
+    // Tiny models decode fastest on one thread (and a busy machine makes two spinning threads much slower).
+    int threads;
+    [OneTimeSetUp] public void OneThread() { threads = get_num_threads(); set_num_threads(1); }
+    [OneTimeTearDown] public void RestoreThreads() => set_num_threads(threads);
+
     /// <summary>Random weights with enough spread that next-token distributions are peaked (no near-ties).</summary>
     internal static void Sharpen(nn.Module model, double std = 0.2)
     {
