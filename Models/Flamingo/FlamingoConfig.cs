@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using ModelZoo.Models.Gpt2;
+using ModelZoo.Models.Llama;
 using ModelZoo.Models.Mpt;
 
 namespace ModelZoo.Models.Flamingo;
@@ -16,6 +17,8 @@ public sealed record FlamingoConfig
     public Gpt2Config? Gpt2 { get; init; }
     /// <summary>The decoder of the published OpenFlamingo checkpoints (MPT). Its vocab_size includes the added tokens.</summary>
     public MptConfig? Mpt { get; init; }
+    /// <summary>A LLaMA-style decoder (OpenFlamingo's first 9B release used LLaMA-7B).</summary>
+    public LlamaConfig? Llama { get; init; }
     /// <summary>Resampler; its dim must equal the vision width.</summary>
     public required PerceiverConfig Perceiver { get; init; }
     public int CrossAttnEveryNLayers { get; init; } = 1;
@@ -33,8 +36,9 @@ public sealed record FlamingoConfig
     public int? PadTokenId { get; init; }
     public int? EosTokenId { get; init; }
 
-    [JsonIgnore] public int LanguageHidden => Gpt2?.NEmbd ?? Mpt?.DModel ?? throw new InvalidOperationException("no language model config");
-    [JsonIgnore] public int LanguageLayers => Gpt2?.NLayer ?? Mpt?.NLayers ?? throw new InvalidOperationException("no language model config");
+    [JsonIgnore] public int LanguageHidden => Gpt2?.NEmbd ?? Mpt?.DModel ?? Llama?.HiddenSize ?? throw new InvalidOperationException("no language model config");
+    [JsonIgnore] public int LanguageLayers => Gpt2?.NLayer ?? Mpt?.NLayers ?? Llama?.NumHiddenLayers ?? throw new InvalidOperationException("no language model config");
+    [JsonIgnore] public int LanguageVocab => Gpt2?.VocabSize ?? Mpt?.VocabSize ?? Llama?.VocabSize ?? throw new InvalidOperationException("no language model config");
 
     public CrossAttentionConfig CrossAttention => new()
     {
@@ -44,11 +48,12 @@ public sealed record FlamingoConfig
 
     public void Validate()
     {
-        if ((Gpt2 is null) == (Mpt is null)) throw new ArgumentException("a Flamingo config names exactly one language model (gpt2 or mpt)");
+        if (new object?[] { Gpt2, Mpt, Llama }.Count(c => c is not null) != 1)
+            throw new ArgumentException("a Flamingo config names exactly one language model (gpt2, mpt or llama)");
         if (Perceiver.Dim != VisionEncoder.Width)
             throw new ArgumentException($"perceiver dim {Perceiver.Dim} must equal the vision width {VisionEncoder.Width}");
         if (CrossAttnEveryNLayers <= 0) throw new ArgumentException($"cross_attn_every_n_layers must be positive, got {CrossAttnEveryNLayers}");
-        int vocab = Gpt2?.VocabSize ?? Mpt!.VocabSize;
+        int vocab = LanguageVocab;
         foreach (var (name, id) in new[] { ("media_token_id", MediaTokenId), ("end_of_chunk_token_id", EndOfChunkTokenId), ("pad_token_id", PadTokenId ?? 0) })
             if (id < 0 || id >= vocab) throw new ArgumentException($"{name} {id} is outside the vocabulary of {vocab}");
         if (BaseVocabSize <= 0 || BaseVocabSize > vocab) throw new ArgumentException($"base_vocab_size {BaseVocabSize} must be in 1..{vocab}");

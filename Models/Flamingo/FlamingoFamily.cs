@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Gpt2;
+using ModelZoo.Models.Llama;
 using ModelZoo.Models.Mpt;
 using ModelZoo.Weights;
 
@@ -101,15 +102,16 @@ public sealed class FlamingoFamily : ModelFamily
     /// </summary>
     public static KeyMap KeyMapFor(IReadOnlyList<TensorEntry> entries, FlamingoConfig config)
     {
-        var wrapped = new Regex(@"^(module\.)?lang_encoder\.transformer\.(h|blocks)\.\d+\.gated_cross_attn_layer\.", RegexOptions.CultureInvariant);
+        var wrapped = new Regex(@"^(module\.)?lang_encoder\.(transformer\.h|transformer\.blocks|model\.layers)\.\d+\.gated_cross_attn_layer\.", RegexOptions.CultureInvariant);
         var map = KeyMap.Identity
             .StripPrefix("module.")
             .Ignore("lang_encoder.old_decoder_blocks.{rest}");
         if (entries.Any(e => wrapped.IsMatch(e.Name)))
             map = map.Ignore("lang_encoder.gated_cross_attn_layers.{rest}")
-                .RenameRegex(@"^lang_encoder\.transformer\.(h|blocks)\.(\d+)\.gated_cross_attn_layer\.", "lang_encoder.gated_cross_attn_layers.$2.");
-        map = map.RenameRegex(@"^lang_encoder\.transformer\.(h|blocks)\.(\d+)\.decoder_layer\.", "lang_encoder.transformer.$1.$2.");
+                .RenameRegex(@"^lang_encoder\.(transformer\.h|transformer\.blocks|model\.layers)\.(\d+)\.gated_cross_attn_layer\.", "lang_encoder.gated_cross_attn_layers.$2.");
+        map = map.RenameRegex(@"^lang_encoder\.(transformer\.h|transformer\.blocks|model\.layers)\.(\d+)\.decoder_layer\.", "lang_encoder.$1.$2.");
         if (config.Mpt is not null) return map.Then(MptFamily.KeyMapFor("lang_encoder."));
+        if (config.Llama is not null) return map.Then(LlamaFamily.KeyMapFor("lang_encoder."));
         var decoderEntries = entries.Select(e => e with { Name = UnwrapName(e.Name) }).ToList();
         return map.Then(Gpt2Family.KeyMapFor(decoderEntries, "lang_encoder."));
     }
@@ -117,6 +119,6 @@ public sealed class FlamingoFamily : ModelFamily
     static string UnwrapName(string name)
     {
         if (name.StartsWith("module.", StringComparison.Ordinal)) name = name["module.".Length..];
-        return Regex.Replace(name, @"^lang_encoder\.transformer\.(h|blocks)\.(\d+)\.decoder_layer\.", "lang_encoder.transformer.$1.$2.");
+        return Regex.Replace(name, @"^lang_encoder\.(transformer\.h|transformer\.blocks|model\.layers)\.(\d+)\.decoder_layer\.", "lang_encoder.$1.$2.");
     }
 }

@@ -1,6 +1,7 @@
 using ModelZoo.Attention;
 using ModelZoo.Models.Generation;
 using ModelZoo.Models.Gpt2;
+using ModelZoo.Models.Llama;
 using ModelZoo.Models.Mpt;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -109,7 +110,8 @@ public sealed class FlamingoModel : nn.Module
     {
         if (config.Gpt2 is not null) return new Gpt2LMHeadModel(config.Gpt2);
         if (config.Mpt is not null) return new MptForCausalLM(config.Mpt);
-        throw new ArgumentException("a Flamingo config names exactly one language model (gpt2 or mpt)");
+        if (config.Llama is not null) return new LlamaForCausalLM(config.Llama);
+        throw new ArgumentException("a Flamingo config names exactly one language model (gpt2, mpt or llama)");
     }
 
     public IVisionEncoder VisionEncoder => visionEncoder;

@@ -67,7 +67,7 @@ public static class FlamingoPrompts
                 throw new InvalidDataException($"tokenizer '{tokenizer.Name}' maps {token} to {(id is null ? "nothing" : id.ToString())}, the model expects {expected}" +
                                                " (use the tokenizer with the Flamingo tokens added, e.g. gpt2-flamingo)");
         }
-        int rows = config.Gpt2?.VocabSize ?? config.Mpt?.VocabSize ?? 0;
+        int rows = config.LanguageVocab;
         if (tokenizer.VocabularySize > rows)
             throw new InvalidDataException($"tokenizer '{tokenizer.Name}' has {tokenizer.VocabularySize} ids, the model only {rows} embedding rows");
     }
