@@ -32,12 +32,13 @@ public sealed class GenerateCommand : ICliCommand
         var topP = new Option<double>("--top-p") { Description = "Sample from the smallest set of tokens with this much probability", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<long?>("--seed") { Description = "Seed for sampling and for random weights" };
         var noCache = new Option<bool>("--no-cache") { Description = "Rerun the whole sequence every step instead of using the key/value cache" };
+        var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (one is fastest for tiny models on a busy machine)" };
         var vocab = new Option<string?>("--vocab") { Description = "GPT-2 tokenizer files (tokenizer.json, or vocab.json with merges.txt) instead of the bundled ones" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
         var json = CommonOptions.Json();
         var command = new Command("generate", "Continue an interleaved image-text prompt (Flamingo) or a text prompt (GPT-2)")
-            { model, weights, images, prompt, promptIds, maxNew, beams, sample, temperature, topK, topP, seed, noCache, vocab, device, dtype, json };
+            { model, weights, images, prompt, promptIds, maxNew, beams, sample, temperature, topK, topP, seed, noCache, threads, vocab, device, dtype, json };
         command.Guard(parse =>
         {
             var options = new GenerationOptions
@@ -57,7 +58,11 @@ public sealed class GenerateCommand : ICliCommand
             if ((text is null) == (ids is null)) throw new ArgumentException("give the prompt as --prompt TEXT or as --prompt-ids IDS (one of them)");
             var request = new Request(parse.GetValue(model)!, parse.GetValue(weights), parse.GetValue(images) ?? Array.Empty<string>(), text,
                 ids is null ? null : ParseIds(ids), options, parse.GetValue(vocab), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(seed));
-            var result = Run(request);
+            int previousThreads = get_num_threads();
+            if (parse.GetValue(threads) is int n) set_num_threads(n);
+            Result result;
+            try { result = Run(request); }
+            finally { set_num_threads(previousThreads); }
             if (parse.GetValue(json))
             {
                 CliRun.PrintJson(result);
