@@ -23,6 +23,7 @@ public static class Checkpoint
             return new ShardedCheckpointReader(path);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
             return new SafetensorsReader(path);
+        if (TorchScriptReader.IsArchive(path, head)) return TorchScriptReader.Open(path); // before the torch.save reader
         if (head[0] == (byte)'{')
             return new ShardedCheckpointReader(path);
         if (TorchPickleReader.LooksLikeZip(head) || TorchPickleReader.LooksLikePickle(head))
