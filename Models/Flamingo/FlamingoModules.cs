@@ -115,8 +115,9 @@ public sealed class PerceiverResampler : nn.Module
 {
     protected override void RegisterComponents() { }
 
-    readonly Parameter latents;
-    readonly Parameter? frameEmbeddings, mediaTimeEmbeddings;
+    // Parameter fields carry their state-dict names: Module.to() replaces them by name.
+    Parameter latents;
+    Parameter? frame_embs, media_time_embs;
     readonly ModuleList<PerceiverLayer> layers;
     readonly LayerNorm norm;
 
@@ -131,13 +132,13 @@ public sealed class PerceiverResampler : nn.Module
         register_parameter("latents", latents);
         if (config.MaxNumFrames is int frames)
         {
-            frameEmbeddings = new Parameter(randn(frames, config.Dim));
-            register_parameter("frame_embs", frameEmbeddings);
+            frame_embs = new Parameter(randn(frames, config.Dim));
+            register_parameter("frame_embs", frame_embs);
         }
         if (config.MaxNumMedia is int media)
         {
-            mediaTimeEmbeddings = new Parameter(randn(media, 1, config.Dim));
-            register_parameter("media_time_embs", mediaTimeEmbeddings);
+            media_time_embs = new Parameter(randn(media, 1, config.Dim));
+            register_parameter("media_time_embs", media_time_embs);
         }
         layers = nn.ModuleList(Enumerable.Range(0, config.Depth).Select(_ => new PerceiverLayer(config.Dim, config.DimHead, config.Heads, config.FfMult)).ToArray());
         register_module("layers", layers);
@@ -151,16 +152,16 @@ public sealed class PerceiverResampler : nn.Module
         if (x.dim() != 5 || x.shape[4] != Config.Dim)
             throw new ArgumentException($"perceiver input must be [batch, media, frames, tokens, {Config.Dim}], got [{string.Join(", ", x.shape)}]");
         long b = x.shape[0], t = x.shape[1], f = x.shape[2], v = x.shape[3];
-        if (frameEmbeddings is not null)
+        if (frame_embs is not null)
         {
-            if (f > frameEmbeddings.shape[0]) throw new ArgumentException($"{f} frames exceed max_num_frames {frameEmbeddings.shape[0]}");
-            x = x + frameEmbeddings.narrow(0, 0, f).unsqueeze(1);
+            if (f > frame_embs.shape[0]) throw new ArgumentException($"{f} frames exceed max_num_frames {frame_embs.shape[0]}");
+            x = x + frame_embs.narrow(0, 0, f).unsqueeze(1);
         }
         x = x.reshape(b, t, f * v, Config.Dim);
-        if (mediaTimeEmbeddings is not null)
+        if (media_time_embs is not null)
         {
-            if (t > mediaTimeEmbeddings.shape[0]) throw new ArgumentException($"{t} media exceed max_num_media {mediaTimeEmbeddings.shape[0]}");
-            x = x + mediaTimeEmbeddings.narrow(0, 0, t);
+            if (t > media_time_embs.shape[0]) throw new ArgumentException($"{t} media exceed max_num_media {media_time_embs.shape[0]}");
+            x = x + media_time_embs.narrow(0, 0, t);
         }
         var hidden = latents.expand(b, t, latents.shape[0], latents.shape[1]);
         foreach (var layer in layers)
@@ -260,7 +261,8 @@ public sealed class GatedCrossAttentionBlock : nn.Module
     protected override void RegisterComponents() { }
 
     readonly MaskedCrossAttention attn;
-    readonly Parameter attnGate, ffGate;
+    // Parameter fields carry their state-dict names: Module.to() replaces them by name.
+    Parameter attn_gate, ff_gate;
     readonly Sequential ff;
 
     public CrossAttentionConfig Config { get; }
@@ -269,27 +271,27 @@ public sealed class GatedCrossAttentionBlock : nn.Module
     {
         Config = config;
         attn = new MaskedCrossAttention(config);
-        attnGate = new Parameter(zeros(1));
+        attn_gate = new Parameter(zeros(1));
         ff = FlamingoFeedForward.Create(config.Dim, config.FfMult);
-        ffGate = new Parameter(zeros(1));
+        ff_gate = new Parameter(zeros(1));
         register_module("attn", attn);
-        register_parameter("attn_gate", attnGate);
+        register_parameter("attn_gate", attn_gate);
         register_module("ff", ff);
-        register_parameter("ff_gate", ffGate);
+        register_parameter("ff_gate", ff_gate);
     }
 
-    public Parameter AttentionGate => attnGate;
-    public Parameter FeedForwardGate => ffGate;
+    public Parameter AttentionGate => attn_gate;
+    public Parameter FeedForwardGate => ff_gate;
 
     /// <summary>x [B, T_txt, dim], media [B, T_img, n, dim_visual], textTime [B, T_txt] (see <see cref="MediaTime"/>).</summary>
     public Tensor forward(Tensor x, Tensor media, Tensor? textTime, CrossAttentionTrace? trace = null)
     {
         var attended = attn.Attend(x, media, textTime);
         if (trace is not null) trace.Attention = attended;
-        x = attended * attnGate.tanh() + x;
+        x = attended * attn_gate.tanh() + x;
         var fed = ff.forward(x);
         if (trace is not null) trace.FeedForward = fed;
-        return fed * ffGate.tanh() + x;
+        return fed * ff_gate.tanh() + x;
     }
 
     /// <summary>The reference signature: media_locations [B, T_txt] bool; use_cached_media puts every token after the last media.</summary>

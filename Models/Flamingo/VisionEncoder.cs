@@ -55,8 +55,9 @@ public sealed class VisionTransformer : nn.Module, IVisionEncoder
     protected override void RegisterComponents() { }
 
     readonly Conv2d conv1;
-    readonly Parameter classEmbedding, positionalEmbedding;
-    readonly Parameter? proj;
+    // Parameter fields carry their state-dict names: Module.to() replaces them by name.
+    Parameter class_embedding, positional_embedding;
+    Parameter? proj;
     readonly LayerNorm lnPre, lnPost;
     readonly ModuleList<PreNormTransformerLayer> resblocks;
 
@@ -70,8 +71,8 @@ public sealed class VisionTransformer : nn.Module, IVisionEncoder
         int width = config.Width;
         double scale = Math.Pow(width, -0.5);
         conv1 = nn.Conv2d(3, width, config.PatchSize, stride: config.PatchSize, bias: false);
-        classEmbedding = new Parameter(randn(width) * scale);
-        positionalEmbedding = new Parameter(randn(config.GridSize * config.GridSize + 1, width) * scale);
+        class_embedding = new Parameter(randn(width) * scale);
+        positional_embedding = new Parameter(randn(config.GridSize * config.GridSize + 1, width) * scale);
         lnPre = nn.LayerNorm(width);
         var layer = new PreNormLayerOptions
         {
@@ -81,8 +82,8 @@ public sealed class VisionTransformer : nn.Module, IVisionEncoder
         resblocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new PreNormTransformerLayer(layer)).ToArray());
         lnPost = nn.LayerNorm(width);
         register_module("conv1", conv1);
-        register_parameter("class_embedding", classEmbedding);
-        register_parameter("positional_embedding", positionalEmbedding);
+        register_parameter("class_embedding", class_embedding);
+        register_parameter("positional_embedding", positional_embedding);
         register_module("ln_pre", lnPre);
         var transformer = new TransformerBlocks(resblocks);
         register_module("transformer", transformer);
@@ -106,8 +107,8 @@ public sealed class VisionTransformer : nn.Module, IVisionEncoder
         long n = images.shape[0];
         var x = conv1.forward(images);                                   // [N, W, g, g]
         x = x.reshape(n, Config.Width, -1).permute(0, 2, 1);             // [N, g·g, W]
-        var cls = classEmbedding.to(x.dtype).expand(n, 1, Config.Width);
-        x = cat(new[] { cls, x }, 1) + positionalEmbedding.to(x.dtype);
+        var cls = class_embedding.to(x.dtype).expand(n, 1, Config.Width);
+        x = cat(new[] { cls, x }, 1) + positional_embedding.to(x.dtype);
         x = lnPre.forward(x);
         foreach (var block in resblocks) x = block.forward(x);
         return x;

@@ -9,7 +9,7 @@ namespace ModelZoo.Models.Llama;
 /// <summary>RMSNorm: x / √(mean(x²) + eps) · weight, computed in float32.</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    readonly Parameter weight;
+    Parameter weight; // named as registered: Module.to() replaces it by name
     readonly double eps;
 
     public RmsNorm(int dim, double eps) : base("rms_norm")

@@ -107,6 +107,23 @@ public class FlamingoModelTests
     }
 
     [Test]
+    public void ConvertingTheDtypeKeepsEveryParameterInUse()
+    {
+        using var model = Tiny();
+        SetGates(model, 0.5f, 0.5f);
+        var (ids, mask, images) = Batch();
+        using var _ = no_grad();
+        var fp32 = model.forward(images, ids, mask);
+        ((nn.Module)model).to(ScalarType.Float64);
+        Assert.That(model.parameters().All(p => p.dtype == ScalarType.Float64), Is.True);
+        var fp64 = model.forward(images.to(ScalarType.Float64), ids, mask);
+        Assert.That((fp64.to(ScalarType.Float32) - fp32).abs().max().item<float>(), Is.LessThan(1e-3f));
+        using var bf16 = ModelCatalog.Default.Create<FlamingoModel>("flamingo-tiny", new ModelCreateOptions { Dtype = "bf16", Seed = 1 });
+        var generated = bf16.Generate(images.narrow(0, 0, 1), new[] { ids[0].data<long>().ToArray() }, new ModelZoo.Models.Generation.GenerationOptions { MaxNewTokens = 3 });
+        Assert.That(generated[0].Tokens, Is.Not.Empty);
+    }
+
+    [Test]
     public void OpenFlamingoCheckpointLayoutAndOurLayoutLoad()
     {
         using var source = Tiny(11);

@@ -83,6 +83,33 @@ public class GenerateCommandTests
         Assert.That(Json(output3).GetProperty("tokens").GetArrayLength(), Is.InRange(1, 6));
     }
 
+    [Test]
+    public void TextPromptsGoThroughTheTokenizer()
+    {
+        var (code, output, error) = CliRunner.Run("generate", "--model", "flamingo-tiny", "--image", Image("gray.png"),
+            "--prompt", "<image>An image of", "--max-new-tokens", "4", "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        var result = Json(output);
+        var tokens = result.GetProperty("tokens").EnumerateArray().Select(t => (int)t.GetInt64()).ToArray();
+        var tokenizer = ModelZoo.Tokenization.TokenizerFactory.Create("gpt2-flamingo");
+        Assert.That(result.GetProperty("completion").GetString(), Is.EqualTo(tokenizer.Decode(tokens, skipSpecialTokens: true)));
+        var (textCode, text, textError) = CliRunner.Run("generate", "--model", "flamingo-tiny", "--image", Image("gray.png"),
+            "--prompt", "<image>An image of", "--max-new-tokens", "4");
+        Assert.That(textCode, Is.EqualTo(0), textError);
+        Assert.That(text.TrimEnd('\n'), Is.EqualTo(tokenizer.Decode(tokens, skipSpecialTokens: true)));
+        Assert.That(textError, Does.Contain("new tokens in").And.Contain("random weights"));
+    }
+
+    [Test]
+    public void Gpt2GeneratesFromText()
+    {
+        var (code, output, error) = CliRunner.Run("generate", "--model", "gpt2", "--prompt", "The capital of France is", "--max-new-tokens", "2", "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        var result = Json(output);
+        Assert.That(result.GetProperty("tokens").GetArrayLength(), Is.InRange(1, 2));
+        Assert.That(result.GetProperty("images").GetInt32(), Is.EqualTo(0));
+    }
+
     [TestCase("--image", "one image for two markers")]
     [TestCase("--prompt", "both prompt forms")]
     [TestCase("--bad-image", "not an image")]
