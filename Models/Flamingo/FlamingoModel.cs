@@ -83,7 +83,7 @@ public sealed class FlamingoModel : nn.Module
 {
     protected override void RegisterComponents() { }
 
-    readonly VisionTransformer visionEncoder;
+    readonly IVisionEncoder visionEncoder;
     readonly PerceiverResampler perceiver;
     readonly FlamingoLanguageModel langEncoder;
 
@@ -91,17 +91,22 @@ public sealed class FlamingoModel : nn.Module
 
     public FlamingoModel(FlamingoConfig config) : this(config, BuildDecoder(config)) { }
 
-    /// <summary>With a decoder built elsewhere (its vocabulary must already include the Flamingo tokens).</summary>
-    public FlamingoModel(FlamingoConfig config, IDecoderLanguageModel decoder) : base("flamingo")
+    /// <summary>
+    /// With a decoder (its vocabulary must already include the Flamingo tokens) and optionally a vision encoder built
+    /// elsewhere (default: the CLIP ViT described by the config).
+    /// </summary>
+    public FlamingoModel(FlamingoConfig config, IDecoderLanguageModel decoder, IVisionEncoder? vision = null) : base("flamingo")
     {
         config.Validate();
         if (decoder.HiddenSize != config.LanguageHidden || decoder.LayerCount != config.LanguageLayers)
             throw new ArgumentException($"decoder ({decoder.HiddenSize} wide, {decoder.LayerCount} layers) does not match the config ({config.LanguageHidden}, {config.LanguageLayers})");
         Config = config;
-        visionEncoder = new VisionTransformer(config.VisionEncoder);
+        visionEncoder = vision ?? new ClipVisionEncoder(config.VisionEncoder);
+        if (visionEncoder.Width != config.Perceiver.Dim)
+            throw new ArgumentException($"the vision encoder is {visionEncoder.Width} wide, the perceiver {config.Perceiver.Dim}");
         perceiver = new PerceiverResampler(config.Perceiver);
         langEncoder = new FlamingoLanguageModel(decoder, config.CrossAttention, config.CrossAttnEveryNLayers);
-        register_module("vision_encoder", visionEncoder);
+        register_module("vision_encoder", visionEncoder.Module);
         register_module("perceiver", perceiver);
         register_module("lang_encoder", langEncoder);
     }

@@ -1,5 +1,6 @@
 using ModelZoo.Attention.Layers;
 using TorchSharp;
+using ModelZoo.Models.Clip;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -31,7 +32,7 @@ public sealed record VisionTransformerConfig
     /// <summary>null = width / 64 (open_clip head_width 64).</summary>
     public int? Heads { get; init; }
     public double MlpRatio { get; init; } = 4.0;
-    /// <summary>Width of the pooled CLIP embedding (proj); 0 = no projection.</summary>
+    /// <summary>Width of the pooled CLIP embedding (proj).</summary>
     public int OutputDim { get; init; } = 768;
     /// <summary>x·sigmoid(1.702x) (OpenAI weights) instead of erf GELU.</summary>
     public bool QuickGelu { get; init; } = true;
@@ -46,92 +47,43 @@ public sealed record VisionTransformerConfig
 }
 
 /// <summary>
-/// A CLIP vision transformer in OpenAI / open_clip names (conv1, class_embedding, positional_embedding, ln_pre,
-/// transformer.resblocks.N, ln_post, proj), built from the shared pre-norm layer. Small enough for tests as
-/// flamingo-tiny's tower; the same layout as OpenFlamingo's vision_encoder.*.
+/// The CLIP family's ViT image tower (OpenAI / open_clip names: conv1, class_embedding, positional_embedding, ln_pre,
+/// transformer.resblocks.N, ln_post, proj) as Flamingo's vision encoder: the same layout as OpenFlamingo's
+/// vision_encoder.*. Flamingo reads the patch tokens after the last block, without the class token.
 /// </summary>
-public sealed class VisionTransformer : nn.Module, IVisionEncoder
+public sealed class ClipVisionEncoder : IVisionEncoder
 {
-    protected override void RegisterComponents() { }
-
-    readonly Conv2d conv1;
-    // Parameter fields carry their state-dict names: Module.to() replaces them by name.
-    Parameter class_embedding, positional_embedding;
-    Parameter? proj;
-    readonly LayerNorm lnPre, lnPost;
-    readonly ModuleList<PreNormTransformerLayer> resblocks;
-
+    public ClipVisionTransformer Tower { get; }
     public VisionTransformerConfig Config { get; }
 
-    public VisionTransformer(VisionTransformerConfig config) : base("vision_encoder")
+    public ClipVisionEncoder(VisionTransformerConfig config)
     {
         if (config.ImageSize <= 0 || config.PatchSize <= 0 || config.ImageSize % config.PatchSize != 0)
             throw new ArgumentException($"image_size {config.ImageSize} must be a positive multiple of patch_size {config.PatchSize}");
+        if (config.OutputDim <= 0) throw new ArgumentException($"output_dim must be positive, got {config.OutputDim}");
         Config = config;
-        int width = config.Width;
-        double scale = Math.Pow(width, -0.5);
-        conv1 = nn.Conv2d(3, width, config.PatchSize, stride: config.PatchSize, bias: false);
-        class_embedding = new Parameter(randn(width) * scale);
-        positional_embedding = new Parameter(randn(config.GridSize * config.GridSize + 1, width) * scale);
-        lnPre = nn.LayerNorm(width);
         var layer = new PreNormLayerOptions
         {
-            Hidden = width, Heads = config.ResolvedHeads, MlpDim = (int)(width * config.MlpRatio),
+            Hidden = config.Width, Heads = config.ResolvedHeads, MlpDim = (int)(config.Width * config.MlpRatio),
             Activation = config.QuickGelu ? Activation.QuickGelu : Activation.GeluErf, Names = PreNormLayerNames.Clip,
         };
-        resblocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new PreNormTransformerLayer(layer)).ToArray());
-        lnPost = nn.LayerNorm(width);
-        register_module("conv1", conv1);
-        register_parameter("class_embedding", class_embedding);
-        register_parameter("positional_embedding", positional_embedding);
-        register_module("ln_pre", lnPre);
-        var transformer = new TransformerBlocks(resblocks);
-        register_module("transformer", transformer);
-        register_module("ln_post", lnPost);
-        if (config.OutputDim > 0)
-        {
-            proj = new Parameter(randn(width, config.OutputDim) * scale);
-            register_parameter("proj", proj);
-        }
+        Tower = new ClipVisionTransformer(config.ImageSize, config.PatchSize, config.Width, config.Layers, config.ResolvedHeads, config.OutputDim, layer);
     }
 
-    public nn.Module Module => this;
+    public nn.Module Module => Tower;
     public int Width => Config.Width;
     public int ImageSize => Config.ImageSize;
 
-    /// <summary>images [N, 3, S, S] → every token after the transformer [N, 1 + patches, width] (class token first).</summary>
-    public Tensor Tokens(Tensor images)
-    {
-        if (images.dim() != 4 || images.shape[1] != 3 || images.shape[2] != Config.ImageSize || images.shape[3] != Config.ImageSize)
-            throw new ArgumentException($"images must be [N, 3, {Config.ImageSize}, {Config.ImageSize}], got [{string.Join(", ", images.shape)}]");
-        long n = images.shape[0];
-        var x = conv1.forward(images);                                   // [N, W, g, g]
-        x = x.reshape(n, Config.Width, -1).permute(0, 2, 1);             // [N, g·g, W]
-        var cls = class_embedding.to(x.dtype).expand(n, 1, Config.Width);
-        x = cat(new[] { cls, x }, 1) + positional_embedding.to(x.dtype);
-        x = lnPre.forward(x);
-        foreach (var block in resblocks) x = block.forward(x);
-        return x;
-    }
-
     public Tensor PatchFeatures(Tensor images)
     {
-        var x = Tokens(images);
-        if (Config.TokensAfterLnPost) x = lnPost.forward(x);
-        return x.narrow(1, 1, x.shape[1] - 1);
-    }
-
-    /// <summary>The CLIP image embedding: ln_post(class token) @ proj.</summary>
-    public Tensor Pooled(Tensor images)
-    {
-        var pooled = lnPost.forward(Tokens(images).select(1, 0));
-        return proj is null ? pooled : pooled.matmul(proj);
-    }
-
-    /// <summary>Holds the blocks under "resblocks" (transformer.resblocks.N).</summary>
-    sealed class TransformerBlocks : nn.Module
-    {
-        protected override void RegisterComponents() { }
-        public TransformerBlocks(ModuleList<PreNormTransformerLayer> blocks) : base("transformer") => register_module("resblocks", blocks);
+        var tokens = Tower.Embed(images);
+        var hidden = Tower.Transformer.forward(tokens);
+        var last = hidden.Count > 0 ? hidden[^1] : tokens;
+        if (Config.TokensAfterLnPost)
+        {
+            var lnPost = (LayerNorm)Tower.named_children().First(c => c.name == "ln_post").module;
+            last = lnPost.forward(last);
+        }
+        return last.narrow(1, 1, last.shape[1] - 1);
     }
 }

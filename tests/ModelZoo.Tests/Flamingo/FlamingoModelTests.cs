@@ -177,7 +177,7 @@ public class FlamingoParameterCountTests
     public void ArithmeticMatchesBuiltModules()
     {
         var vision = new VisionTransformerConfig { ImageSize = 24, PatchSize = 6, Width = 20, Layers = 3, Heads = 2, MlpRatio = 3, OutputDim = 7 };
-        using (var module = new VisionTransformer(vision))
+        using (var module = new ClipVisionEncoder(vision).Module)
             Assert.That(FlamingoParameterCounts.VisionEncoder(vision), Is.EqualTo(module.parameters().Sum(p => p.numel())));
         var perceiver = new PerceiverConfig { Dim = 20, Depth = 2, DimHead = 6, Heads = 3, NumLatents = 5, MaxNumMedia = 4, MaxNumFrames = 2, FfMult = 3 };
         using (var module = new PerceiverResampler(perceiver))
