@@ -147,7 +147,7 @@ public class ClipModelTests
         using var fixture = new Fixture(TestPaths.Fixture("clip-vit"));
         using (var reader = Checkpoint.Open(archive))
         {
-            Assert.That(reader.Format, Is.EqualTo("TorchScript archive"));
+            Assert.That(reader.Format, Is.EqualTo(TorchPickleReader.TorchScriptFormat), "read by the streaming pickle reader, not libtorch");
             Assert.That(reader.Entries.Select(e => e.Name), Does.Contain("visual.transformer.resblocks.0.attn.in_proj_weight").And.Contain("context_length"));
             var config = ClipConfig.Parse(fixture.Config);
             using var model = new ClipModel(config);
@@ -158,6 +158,22 @@ public class ClipModelTests
             var output = model.forward(fixture.Input("image"), fixture.Input("text"));
             var check = ParityCheck.Compare("logits_per_image", output.LogitsPerImage, fixture.Outputs["logits_per_image"], fixture.Atol, fixture.Rtol);
             Assert.That(check.Pass, Is.True, check.MaxAbsError.ToString());
+        }
+    }
+
+    [Test]
+    public void LibtorchsOwnLoaderReadsTheSameArchiveAsAFallback()
+    {
+        string archive = Path.Combine(TestPaths.RepositoryRoot, "tests", "ModelZoo.Tests", "Clip", "data", "clip-vit-torchscript.pt");
+        using var streamed = Checkpoint.Open(archive);
+        using var scripted = TorchScriptReader.Open(archive);
+        Assert.That(scripted.Format, Is.EqualTo("TorchScript archive"));
+        Assert.That(scripted.Entries.Select(e => e.Name), Is.SupersetOf(streamed.Entries.Select(e => e.Name).Where(n => n.Contains('.'))));
+        foreach (var entry in streamed.Entries.Where(e => e.Name.Contains('.')))
+        {
+            using var a = streamed.Read(entry.Name);
+            using var b = scripted.Read(entry.Name);
+            Assert.That(a.equal(b).all().item<bool>(), Is.True, entry.Name);
         }
     }
 
