@@ -38,6 +38,11 @@ public sealed class Gpt2Family : ModelFamily
         return map;
     }
 
+    /// <summary>Hugging Face GPT2LMHeadModel layout (transformer.*, Conv1D weights [in, out]); reversible, so `convert --layout huggingface` writes it.</summary>
+    public static KeyMap HuggingFaceLayout { get; } = Conv1DWeights.Aggregate(
+        KeyMap.Identity.IgnoreRegex(@"^(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$").IgnoreRegex(@"^lm_head\.weight$"),
+        (map, name) => map.Transpose("transformer.h.{layer}." + name));
+
     static string Normalize(string key)
     {
         if (key.StartsWith("module.", StringComparison.Ordinal)) key = key["module.".Length..];
@@ -62,6 +67,7 @@ public sealed class Gpt2Family : ModelFamily
         Config = config,
         Build = () => new Gpt2LMHeadModel(config),
         KeyMapFor = reader => KeyMapFor(reader.Entries),
+        Layouts = new Dictionary<string, KeyMap> { ["huggingface"] = HuggingFaceLayout },
         CheckpointFormats = new[]
         {
             "Hugging Face GPT2LMHeadModel / GPT2Model (model.safetensors or pytorch_model.bin; Conv1D weights transposed on load)",

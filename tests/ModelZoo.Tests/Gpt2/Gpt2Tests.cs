@@ -119,6 +119,28 @@ public class Gpt2Tests
     }
 
     [Test]
+    public void TheHuggingFaceLayoutIsReversibleAndRoundTrips()
+    {
+        Assert.That(Gpt2Family.HuggingFaceLayout.IsReversible, Is.True);
+        manual_seed(6);
+        using var source = new Gpt2LMHeadModel(Tiny("gelu_new"));
+        var written = Gpt2Family.HuggingFaceLayout.Reverse().Apply(source.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value));
+        var attn = written.Tensors.Single(t => t.Name == "transformer.h.0.attn.c_attn.weight");
+        Assert.That(attn.Shape, Is.EqualTo(new long[] { 32, 96 }), "Conv1D [in, out] on disk");
+        var directory = TestPaths.TempDirectory();
+        try
+        {
+            var path = SafetensorsBuilder.Write(Path.Combine(directory, "hf.safetensors"), written.Tensors.ToDictionary(t => t.Name, t => t.Materialize()));
+            using var target = new Gpt2LMHeadModel(Tiny("gelu_new"));
+            using (var reader = Checkpoint.Open(path)) ModelLoader.Load(target, reader, Gpt2Family.KeyMapFor(reader.Entries));
+            using var _ = no_grad();
+            var ids = randint(0, 61, new long[] { 1, 7 });
+            Assert.That((source.ForwardTokens(ids) - target.ForwardTokens(ids)).abs().max().item<float>(), Is.EqualTo(0f));
+        }
+        finally { Directory.Delete(directory, true); }
+    }
+
+    [Test]
     public void TooLongInputIsAClearError()
     {
         using var model = new Gpt2LMHeadModel(Tiny());
