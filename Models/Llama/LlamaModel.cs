@@ -1,3 +1,4 @@
+using ModelZoo.Attention.Layers;
 using ModelZoo.Attention;
 using ModelZoo.Models.Generation;
 using TorchSharp;
@@ -5,27 +6,6 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace ModelZoo.Models.Llama;
-
-/// <summary>RMSNorm: x / √(mean(x²) + eps) · weight, computed in float32.</summary>
-public sealed class RmsNorm : nn.Module<Tensor, Tensor>
-{
-    Parameter weight; // named as registered: Module.to() replaces it by name
-    readonly double eps;
-
-    public RmsNorm(int dim, double eps) : base("rms_norm")
-    {
-        this.eps = eps;
-        weight = new Parameter(ones(dim));
-        RegisterComponents();
-    }
-
-    public override Tensor forward(Tensor x)
-    {
-        var x32 = x.to(ScalarType.Float32);
-        var normed = x32 * (x32.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt();
-        return weight * normed.to(x.dtype);
-    }
-}
 
 /// <summary>Rotary position embeddings in the Hugging Face layout (rotate_half: the two halves of each head pair up).</summary>
 public static class Rotary
