@@ -28,6 +28,12 @@ public sealed record ModelPreset
     public string? Unavailable { get; init; }
     /// <summary>Task heads included (empty for backbone presets).</summary>
     public IReadOnlyList<string> Heads { get; init; } = Array.Empty<string>();
+    /// <summary>
+    /// Named checkpoint layouts besides this library's own (e.g. "original", "huggingface"). Each map reads that
+    /// layout into the model's keys, and its <see cref="KeyMap.Reverse"/> writes the model in that layout, so a
+    /// converter can go either way.
+    /// </summary>
+    public IReadOnlyDictionary<string, KeyMap> AlternateLayouts { get; init; } = new Dictionary<string, KeyMap>();
 }
 
 /// <summary>A model family registers its presets here. Families are discovered by reflection (or added through DI).</summary>
