@@ -9,7 +9,7 @@ public static class Checkpoint
         "model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin",
     };
 
-    /// <summary>Readers for formats other than safetensors register here (for example PyTorch pickles).</summary>
+    /// <summary>Readers for formats beyond the built-in ones (safetensors, torch.save pickles, shard indexes) register here.</summary>
     public static readonly List<Func<string, byte[], ICheckpointReader?>> FormatProbes = new();
 
     public static ICheckpointReader Open(string path)
@@ -19,11 +19,17 @@ public static class Checkpoint
 
         byte[] head = ReadHead(path, 16);
         if (head.Length == 0) throw new CheckpointException(path, "the file is empty (0 bytes)");
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+            return new ShardedCheckpointReader(path);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
             return new SafetensorsReader(path);
+        if (head[0] == (byte)'{')
+            return new ShardedCheckpointReader(path);
+        if (TorchPickleReader.LooksLikeZip(head) || TorchPickleReader.LooksLikePickle(head))
+            return new TorchPickleReader(path);
         foreach (var probe in FormatProbes)
             if (probe(path, head) is ICheckpointReader reader) return reader;
-        throw new CheckpointException(path, "not a recognised checkpoint (expected safetensors, a PyTorch .bin/.pt/.pth/.ckpt, or an .index.json)");
+        throw new CheckpointException(path, "not a recognised checkpoint (expected safetensors, a PyTorch .bin/.pt/.pth/.ckpt written by torch.save, or an .index.json)");
     }
 
     static ICheckpointReader OpenDirectory(string directory)
@@ -33,6 +39,10 @@ public static class Checkpoint
             var candidate = Path.Combine(directory, name);
             if (File.Exists(candidate)) return Open(candidate);
         }
+        var indexes = Directory.EnumerateFiles(directory, "*.index.json").OrderBy(f => f, StringComparer.Ordinal).ToList();
+        if (indexes.Count == 1) return Open(indexes[0]);
+        if (indexes.Count > 1)
+            throw new CheckpointException(directory, "the directory holds several shard indexes: " + string.Join(", ", indexes.Select(Path.GetFileName)));
         var any = Directory.EnumerateFiles(directory)
             .Where(f => f.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".bin", StringComparison.OrdinalIgnoreCase)
                         || f.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)
@@ -40,7 +50,7 @@ public static class Checkpoint
             .OrderBy(f => f, StringComparer.Ordinal).ToList();
         if (any.Count == 1) return Open(any[0]);
         throw new CheckpointException(directory, any.Count == 0
-            ? "the directory holds no checkpoint (looked for " + string.Join(", ", DirectoryCandidates) + " and *.safetensors/*.bin/*.pt/*.pth/*.ckpt)"
+            ? "the directory holds no checkpoint (looked for " + string.Join(", ", DirectoryCandidates) + ", *.index.json and *.safetensors/*.bin/*.pt/*.pth/*.ckpt)"
             : "the directory holds several checkpoints and no index: " + string.Join(", ", any.Select(Path.GetFileName)));
     }
 

@@ -40,6 +40,21 @@ public static class TensorBytes
             using (slice) stream.Write(slice.bytes);
     }
 
+    /// <summary>Reverses the bytes of every element of a contiguous CPU tensor in place (big-endian files).</summary>
+    public static void SwapByteOrder(Tensor tensor)
+    {
+        int size = (int)tensor.ElementSize;
+        if (size == 1) return;
+        if (!tensor.is_contiguous() || tensor.device_type != TorchSharp.DeviceType.CPU)
+            throw new ArgumentException("the tensor must be a contiguous CPU tensor");
+        foreach (var slice in Slices(tensor))
+            using (slice)
+            {
+                var bytes = slice.bytes;
+                for (int i = 0; i + size <= bytes.Length; i += size) bytes.Slice(i, size).Reverse();
+            }
+    }
+
     /// <summary>1-D views of at most 16 MB over a contiguous tensor.</summary>
     static IEnumerable<Tensor> Slices(Tensor tensor)
     {
