@@ -18,7 +18,7 @@ public sealed class BertEmbeddings : nn.Module
     readonly Dropout dropout;
 
     public BertEmbeddings(int vocabSize, int hidden, int maxPositions, int typeVocabSize, double layerNormEps = 1e-12, double dropoutRate = 0.1,
-                          int paddingIdx = 0) : base("embeddings")
+                          int? paddingIdx = 0) : base("embeddings")
     {
         word_embeddings = nn.Embedding(vocabSize, hidden, padding_idx: paddingIdx);
         position_embeddings = nn.Embedding(maxPositions, hidden);

@@ -25,6 +25,7 @@ public sealed record UniterConfig
     /// <summary>Answers of the VQA head (UniterForVisualQuestionAnswering(config, img_dim, num_answer)); 3129 for VQA v2.</summary>
     public int? NumAnswer { get; init; }
     /// <summary>Answer index → answer text, when a config carries it (Hugging Face style); else answers come from a file.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("id2label")]
     public Dictionary<string, string>? Id2Label { get; init; }
 
     /// <summary>UNITER hard-codes LayerNorm eps 1e-12 everywhere.</summary>

@@ -37,11 +37,24 @@ public sealed record ViltConfig
     public int MaxImageLength { get; init; } = -1;
     /// <summary>Images per example for the NLVR2 classifier (2); -1 elsewhere.</summary>
     public int NumImages { get; init; } = -1;
-    /// <summary>Classifier outputs (3129 VQA answers, 2 for NLVR2).</summary>
-    public int? NumLabels { get; init; }
+    /// <summary>Classifier outputs (3129 VQA answers, 2 for NLVR2); Hugging Face files leave it out and give id2label.</summary>
+    public int? NumLabels { get => _numLabels ?? Id2Label?.Count; init => _numLabels = value; }
+    readonly int? _numLabels;
     /// <summary>Answer index → answer text (the VQA checkpoint's config.json carries the 3129 VQA v2 answers).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("id2label")]
     public Dictionary<string, string>? Id2Label { get; init; }
-    public int PadTokenId { get; init; }
+    /// <summary>Padding row of the word embeddings (null in some Hugging Face configs: no padding row).</summary>
+    public int? PadTokenId { get; init; } = 0;
+
+    /// <summary>
+    /// Reads a Hugging Face config.json object. The Hugging Face port uses layer_norm_eps in the ViT blocks too,
+    /// so <see cref="EncoderLayerNormEps"/> follows it unless the file sets encoder_layer_norm_eps itself.
+    /// </summary>
+    public static ViltConfig FromHuggingFace(System.Text.Json.JsonElement json, string what = "config")
+    {
+        var config = Common.ConfigJson.Parse<ViltConfig>(json, what);
+        return json.TryGetProperty("encoder_layer_norm_eps", out _) ? config : config with { EncoderLayerNormEps = config.LayerNormEps };
+    }
 
     /// <summary>Side of the square position-embedding grid.</summary>
     public int PatchGrid => ImageSize / PatchSize;

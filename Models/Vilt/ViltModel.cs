@@ -128,6 +128,8 @@ public sealed class ViltModel : nn.Module
     /// <summary>
     /// ViLTransformerSS.infer: text tokens (modality 0) and the image's patches (modality
     /// <paramref name="imageTokenTypeIdx"/>: 1, or 2 for the second NLVR2 image) through the shared transformer.
+    /// Images with more real patches than max_image_length lose a random subset in training mode
+    /// (<paramref name="generator"/>), and keep the first ones in raster order in eval mode.
     /// </summary>
     public ViltOutput forward(ViltInputs inputs, int imageTokenTypeIdx = 1, Generator? generator = null)
     {
@@ -142,7 +144,7 @@ public sealed class ViltModel : nn.Module
         var textMask = inputs.TextMask ?? ones_like(ids);
 
         var text = text_embeddings.forward(ids, inputs.TokenTypeIds);
-        var image = transformer.Embed(inputs.PixelValues, inputs.PixelMask, Config.MaxImageLength, generator);
+        var image = transformer.Embed(inputs.PixelValues, inputs.PixelMask, Config.MaxImageLength, sample: training, generator);
         text = text + token_type_embeddings.forward(zeros_like(ids));
         var patches = image.Embeddings + token_type_embeddings.forward(full_like(image.Mask, imageTokenTypeIdx));
 

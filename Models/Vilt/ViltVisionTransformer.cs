@@ -75,12 +75,15 @@ public sealed class ViltVisionTransformer : nn.Module
     /// transformer. A patch is real where the nearest-neighbour downsampled pixel mask is 1; each image's position
     /// embeddings are the pre-training grid resized (bilinear, corners aligned) to its own real grid (rows real in
     /// column 0 × columns real in row 0). Every image keeps max_len = min(largest real grid area in the batch,
-    /// maxImageLength) patches (maxImageLength &lt; 0: no cap): all of its real patches in raster order when it has at
-    /// most max_len (padded with masked patches), else max_len real patches drawn without replacement (as the
-    /// original; <paramref name="generator"/> makes the draw repeatable). The original also draws the masked padding
-    /// patches at random; here they are taken in order, which changes nothing a real token sees.
+    /// maxImageLength) patches (maxImageLength &lt; 0: no cap): all of its real patches in raster order when it has
+    /// fewer, padded with masked patches taken cyclically in raster order; when it has more, with
+    /// <paramref name="sample"/> (training) max_len real patches drawn at random without replacement as the original
+    /// draws them (<paramref name="generator"/> makes the draw repeatable), else (inference) the first max_len in
+    /// raster order. The original draws with torch.multinomial in both places; the deterministic choice is
+    /// arange(count) % n, the convention of the project's Hugging Face ViLT fixture. Which masked patches pad an
+    /// image changes nothing a real token sees.
     /// </summary>
-    public ViltImageEmbedding Embed(Tensor pixels, Tensor? pixelMask, int maxImageLength, Generator? generator = null)
+    public ViltImageEmbedding Embed(Tensor pixels, Tensor? pixelMask, int maxImageLength, bool sample = false, Generator? generator = null)
     {
         if (pixels.dim() != 4 || pixels.shape[1] != Config.NumChannels)
             throw new ArgumentException($"pixel_values must be [batch, {Config.NumChannels}, height, width], got [{string.Join(", ", pixels.shape)}]");
@@ -123,8 +126,8 @@ public sealed class ViltVisionTransformer : nn.Module
             List<long> chosen;
             if (real[b].Count >= keep)
             {
-                // More real patches than places: a random subset, as the original draws it (torch.multinomial).
-                chosen = real[b].Count == keep ? real[b]
+                // More real patches than places: a random subset when sampling (torch.multinomial), else the first ones.
+                chosen = !sample || real[b].Count == keep ? real[b].Take((int)keep).ToList()
                     : randperm(real[b].Count, generator: generator).data<long>().Take((int)keep).OrderBy(i => i).Select(i => real[b][(int)i]).ToList();
             }
             else

@@ -23,10 +23,12 @@ public sealed record VisualBertConfig
     public bool BypassTransformer { get; init; }
     /// <summary>Initialise the visual token type / position tables from the text ones (only matters for random initialisation).</summary>
     public bool SpecialVisualInitialize { get; init; } = true;
-    public int PadTokenId { get; init; } = 1;
-    /// <summary>Classifier outputs (3129 VQA answers, 2 for NLVR2).</summary>
-    public int? NumLabels { get; init; }
+    public int? PadTokenId { get; init; } = 1;
+    /// <summary>Classifier outputs (3129 VQA answers, 2 for NLVR2); Hugging Face files leave it out and give id2label.</summary>
+    public int? NumLabels { get => _numLabels ?? Id2Label?.Count; init => _numLabels = value; }
+    readonly int? _numLabels;
     /// <summary>Answer index → answer text when the config carries real names.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("id2label")]
     public Dictionary<string, string>? Id2Label { get; init; }
 
     public BertLayerOptions LayerOptions() => new()

@@ -235,21 +235,24 @@ public class ViltModelTests
     }
 
     [Test]
-    public void MaxImageLengthSamplesDistinctRealPatchesRepeatably()
+    public void MaxImageLengthSamplesInTrainingAndKeepsTheFirstPatchesInInference()
     {
         using var model = ViltKeyMapTests.Random(Small, ViltHeads.None, 10);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var pixels = randn(1, 3, 64, 64);
-        var a = model.Transformer.Embed(pixels, null, 5, new Generator(42));
-        var b = model.Transformer.Embed(pixels, null, 5, new Generator(42));
+        var a = model.Transformer.Embed(pixels, null, 5, sample: true, new Generator(42));
+        var b = model.Transformer.Embed(pixels, null, 5, sample: true, new Generator(42));
         Assert.That(a.Mask.shape, Is.EqualTo(new long[] { 1, 6 }));
         Assert.That(a.Mask.sum().item<long>(), Is.EqualTo(6), "only real patches are kept");
         var flat = (a.PatchIndex.select(2, 0) * 4 + a.PatchIndex.select(2, 1)).data<long>().ToArray();
         Assert.That(flat.Distinct().Count(), Is.EqualTo(5));
         Assert.That(a.Embeddings.equal(b.Embeddings).all().item<bool>(), Is.True, "same generator, same patches");
+        // Inference keeps the first five in raster order.
+        var first = model.Transformer.Embed(pixels, null, 5);
+        Assert.That((first.PatchIndex.select(2, 0) * 4 + first.PatchIndex.select(2, 1)).data<long>().ToArray(), Is.EqualTo(new long[] { 0, 1, 2, 3, 4 }));
         // Fewer real patches than the cap: every one is kept, none drawn at random.
-        var all = model.Transformer.Embed(pixels, null, 100);
+        var all = model.Transformer.Embed(pixels, null, 100, sample: true);
         Assert.That(all.Mask.shape[1], Is.EqualTo(17));
     }
 
@@ -329,5 +332,18 @@ public class ViltModelTests
         Assert.That(Assert.Throws<ArgumentException>(() => model.forward(gray))!.Message, Does.Contain("[batch, 3, height, width]"));
         var empty = new ViltInputs(tensor(new long[,] { { 1, 2 } }), null, randn(1, 3, 32, 32), zeros(1, 32, 32, dtype: ScalarType.Int64));
         Assert.That(Assert.Throws<ArgumentException>(() => model.forward(empty))!.Message, Does.Contain("no real patch"));
+    }
+}
+
+public class ViltHuggingFaceParityTests
+{
+    [Test]
+    public void HuggingFaceViltForQuestionAnsweringIsReproduced()
+    {
+        // transformers' own ViltForQuestionAnswering: HF key layout, interpolated positions, pixel masks (one padded image), VQA head.
+        var result = ModelZoo.Models.Parity.ParityCheck.Check(Path.Combine(TestPaths.VendoredData, "hf-fixtures", "hf-vilt"));
+        foreach (var output in result.Outputs)
+            Assert.That(output.Pass, Is.True, $"{output.Name}: max abs error {output.MaxAbsError:E2} {output.Error}");
+        Assert.That(result.Outputs.Select(o => o.Name), Does.Contain("vqa_logits").And.Contain("hidden_states.0").And.Contain("last_hidden_state"));
     }
 }

@@ -208,3 +208,15 @@ public class VisualBertTests
         Assert.That(e!.Message, Does.Contain("visual_embedding_dim").And.Contain("6"));
     }
 }
+
+public class VisualBertHuggingFaceParityTests
+{
+    [Test]
+    public void HuggingFaceVisualBertForQuestionAnsweringIsReproduced()
+    {
+        var result = ModelZoo.Models.Parity.ParityCheck.Check(Path.Combine(TestPaths.VendoredData, "hf-fixtures", "hf-visualbert"));
+        foreach (var output in result.Outputs)
+            Assert.That(output.Pass, Is.True, $"{output.Name}: max abs error {output.MaxAbsError:E2} {output.Error}");
+        Assert.That(result.Outputs.Select(o => o.Name), Does.Contain("vqa_logits").And.Contain("hidden_states.2").And.Contain("pooler_output"));
+    }
+}
