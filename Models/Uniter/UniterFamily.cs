@@ -40,8 +40,11 @@ public sealed class UniterFamily : ModelFamily
 
     public static UniterConfig Base { get; } = new();
     public static UniterConfig Large { get; } = new() { HiddenSize = 1024, NumHiddenLayers = 24, NumAttentionHeads = 16, IntermediateSize = 4096 };
-    /// <summary>A small random-weight configuration (real vocabulary and feature width) for tests and demos.</summary>
-    public static UniterConfig Tiny { get; } = new() { HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 512 };
+    /// <summary>
+    /// A small random-weight configuration for tests and demos: 2048-d regions like the real models, but the
+    /// bundled bert-base-uncased vocabulary (30522) so that it runs without a vocabulary file.
+    /// </summary>
+    public static UniterConfig Tiny { get; } = new() { VocabSize = 30522, HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 512 };
 
     public const int VqaAnswers = 3129;
 
@@ -86,7 +89,7 @@ public sealed class UniterFamily : ModelFamily
             "original UNITER .pt (uniter.* keys; older files bert.* with LayerNorm gamma/beta; module. prefixes)",
             "safetensors in this library's layout",
         },
-        Tokenizer = "bert-wordpiece (bert-base-cased, 28996)",
+        Tokenizer = config.VocabSize == 30522 ? "bert-wordpiece (bert-base-uncased, bundled)" : "bert-wordpiece-cased (bert-base-cased vocab.txt, 28996; not bundled)",
         WeightsSource = source,
     };
 }

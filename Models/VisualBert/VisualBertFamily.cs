@@ -59,15 +59,15 @@ public sealed class VisualBertFamily : ModelFamily
             }
             var vqa = Base(2048) with { NumLabels = VqaAnswers };
             yield return Preset("visualbert-vqa", $"VisualBERT fine-tuned on VQA v2 ({VqaAnswers} answers, 2048-d regions)", vqa,
-                () => new VisualBertForQuestionAnswering(vqa), false, new[] { "cls" }, "uclanlp/visualbert-vqa");
+                () => new VisualBertForQuestionAnswering(vqa), false, new[] { "cls (VQA answers)" }, "uclanlp/visualbert-vqa");
             var nlvr2 = Base(1024) with { NumLabels = 2 };
             yield return Preset("visualbert-nlvr2", "VisualBERT fine-tuned on NLVR2 (2-way over an image pair, 1024-d regions)", nlvr2,
-                () => new VisualBertForVisualReasoning(nlvr2), false, new[] { "cls" }, "uclanlp/visualbert-nlvr2");
+                () => new VisualBertForVisualReasoning(nlvr2), false, new[] { "cls (NLVR2 true/false)" }, "uclanlp/visualbert-nlvr2");
             var vcr = Base(512);
             yield return Preset("visualbert-vcr", "VisualBERT fine-tuned on VCR (multiple choice, 512-d regions)", vcr,
-                () => new VisualBertForMultipleChoice(vcr), false, new[] { "cls" }, "uclanlp/visualbert-vcr");
+                () => new VisualBertForMultipleChoice(vcr), false, new[] { "cls (answer choice score)" }, "uclanlp/visualbert-vcr");
             yield return Preset("visualbert-tiny", "A tiny random-weight VisualBERT with the VQA head (L=2, H=128, A=2; 2048-d regions, 3129 answers) for tests and demos",
-                Tiny, () => new VisualBertForQuestionAnswering(Tiny), false, new[] { "cls" }, "none (random initialisation)");
+                Tiny, () => new VisualBertForQuestionAnswering(Tiny), false, new[] { "cls (VQA answers)" }, "none (random initialisation)");
         }
     }
 

@@ -32,8 +32,8 @@ public class ParameterCountTests
     public void UniterPresetsMatchUniterConfig()
     {
         // uniter-base.json / uniter-large.json: vocab 28996 (bert-base-cased), 512 positions, 2 token types; img_dim 2048.
-        long Backbone(long h, long layers, long intermediate) =>
-            BertEmbeddings(28996, 512, 2, h)
+        long Backbone(long h, long layers, long intermediate, long vocab = 28996) =>
+            BertEmbeddings(vocab, 512, 2, h)
             + Linear(2048, h) + LayerNorm(h) + LayerNorm(h) + Linear(7, h) + Embedding(2, 2048) + LayerNorm(h) // img_embeddings
             + layers * BertLayer(h, intermediate)
             + Linear(h, h);                                                                                    // pooler
@@ -47,7 +47,7 @@ public class ParameterCountTests
             Assert.That(Count($"uniter-{size}-itm"), Is.EqualTo(backbone + Linear(h, 2)), size + " itm");
             Assert.That(Count($"uniter-{size}-retrieval"), Is.EqualTo(backbone + Linear(h, 2) + Linear(h, 1)), size + " retrieval");
         }
-        Assert.That(Count("uniter-tiny-vqa"), Is.EqualTo(Backbone(128, 2, 512) + Vqa(128)));
+        Assert.That(Count("uniter-tiny-vqa"), Is.EqualTo(Backbone(128, 2, 512, vocab: 30522) + Vqa(128)));
     }
 
     [Test]
