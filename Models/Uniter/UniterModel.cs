@@ -83,7 +83,8 @@ public sealed class UniterModel : nn.Module
         CheckWidth(feat, Config.ImgDim, "img_feat");
         CheckWidth(boxes, UniterConfig.BoxFeatureDim, "img_pos_feat");
         typeIds ??= ones(feat.shape[0], feat.shape[1], dtype: ScalarType.Int64, device: feat.device);
-        return img_embeddings.forward(feat, boxes, embeddings.TokenTypeEmbeddings.forward(typeIds), masks);
+        var dtype = embeddings.TokenTypeEmbeddings.weight!.dtype; // features arrive as float32; the model may be bf16/fp16
+        return img_embeddings.forward(feat.to(dtype), boxes.to(dtype), embeddings.TokenTypeEmbeddings.forward(typeIds), masks);
     }
 
     /// <summary>

@@ -53,7 +53,7 @@ public sealed class VisualBertEmbeddings : nn.Module
         var textEmbeddings = text.forward(inputIds, tokenTypeIds);
         visualTokenTypeIds ??= ones(visualEmbeds.shape[0], visualEmbeds.shape[1], dtype: ScalarType.Int64, device: visualEmbeds.device);
         var visualPositionIds = zeros(visualEmbeds.shape[0], visualEmbeds.shape[1], dtype: ScalarType.Int64, device: visualEmbeds.device);
-        var summed = visualProjection.forward(visualEmbeds) + visualPosition.forward(visualPositionIds) + visualTokenType.forward(visualTokenTypeIds);
+        var summed = visualProjection.forward(visualEmbeds.to(visualProjection.weight!.dtype)) + visualPosition.forward(visualPositionIds) + visualTokenType.forward(visualTokenTypeIds);
         return (textEmbeddings, text.Normalize(summed));
     }
 }

@@ -65,3 +65,30 @@ public class RepeatedInferenceTests
         AssertFlat(() => model.forward(inputs));
     }
 }
+
+public class ReducedPrecisionTests
+{
+    [Test]
+    public void TinyPresetsRunInBfloat16OnFloat32Inputs()
+    {
+        var bf16 = new ModelCreateOptions { Dtype = "bf16" };
+        var g = new Generator(4);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using (var uniter = ModelCatalog.Default.Create<UniterForVisualQuestionAnswering>("uniter-tiny-vqa", bf16))
+        {
+            var inputs = UniterInputs.Collate(new[] { new UniterExample(new long[] { 101, 2000, 102 }, randn(new long[] { 3, 2048 }, generator: g), rand(new long[] { 3, 7 }, generator: g)) });
+            Assert.That(uniter.forward(inputs).dtype, Is.EqualTo(ScalarType.BFloat16));
+        }
+        using (var vilt = ModelCatalog.Default.Create<ViltModel>("vilt-tiny", bf16))
+        {
+            var inputs = ViltInputs.Collate(new[] { new long[] { 101, 2054, 102 } }, new[] { randn(new long[] { 3, 64, 96 }, generator: g) });
+            Assert.That(vilt.VqaLogits(inputs).dtype, Is.EqualTo(ScalarType.BFloat16));
+        }
+        using (var visualBert = ModelCatalog.Default.Create<VisualBertForQuestionAnswering>("visualbert-tiny", bf16))
+        {
+            var inputs = VisualBertInputs.Collate(new[] { new long[] { 101, 2054, 102 } }, new[] { randn(new long[] { 4, 2048 }, generator: g) });
+            Assert.That(visualBert.forward(inputs).dtype, Is.EqualTo(ScalarType.BFloat16));
+        }
+    }
+}
