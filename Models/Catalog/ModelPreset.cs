@@ -20,6 +20,13 @@ public sealed record ModelPreset
     public IReadOnlyList<string> CheckpointFormats { get; init; } = new[] { "safetensors in this library's layout" };
     /// <summary>Picks the key map for a checkpoint by looking at its keys (original vs Hugging Face layouts).</summary>
     public Func<ICheckpointReader, KeyMap>? KeyMapFor { get; init; }
+    /// <summary>
+    /// Checkpoint layouts this model can also be written in (`modelzoo convert --layout NAME`), each given as the key map
+    /// from that layout to this model's keys; convert writes through its <see cref="KeyMap.Reverse"/>, so it must be
+    /// reversible. "original" (the model's own keys, which follow the original repository) needs no entry.
+    /// Example: ["huggingface"] = the map that loads Hugging Face checkpoints.
+    /// </summary>
+    public IReadOnlyDictionary<string, KeyMap>? Layouts { get; init; }
     /// <summary>Tokenizer the model expects, e.g. "bert-wordpiece (bert-base-uncased)".</summary>
     public string? Tokenizer { get; init; }
     /// <summary>Where the published weights come from (for the user to download; nothing is downloaded here).</summary>
@@ -28,12 +35,6 @@ public sealed record ModelPreset
     public string? Unavailable { get; init; }
     /// <summary>Task heads included (empty for backbone presets).</summary>
     public IReadOnlyList<string> Heads { get; init; } = Array.Empty<string>();
-    /// <summary>
-    /// Named checkpoint layouts besides this library's own (e.g. "original", "huggingface"). Each map reads that
-    /// layout into the model's keys, and its <see cref="KeyMap.Reverse"/> writes the model in that layout, so a
-    /// converter can go either way.
-    /// </summary>
-    public IReadOnlyDictionary<string, KeyMap> AlternateLayouts { get; init; } = new Dictionary<string, KeyMap>();
 }
 
 /// <summary>A model family registers its presets here. Families are discovered by reflection (or added through DI).</summary>

@@ -116,11 +116,8 @@ public sealed class ViltFamily : ModelFamily
         Build = () => new ViltModel(config, heads),
         KeyMapFor = reader => KeyMapFor(reader, heads),
         Heads = heads.Names(),
-        AlternateLayouts = new Dictionary<string, KeyMap>
-        {
-            ["original"] = OriginalKeyMap(heads),
-            ["huggingface"] = HuggingFaceKeyMap(heads),
-        },
+        // `modelzoo convert --layout huggingface` writes the Hugging Face names (q/k/v split); "original" is the model's own layout.
+        Layouts = new Dictionary<string, KeyMap> { ["huggingface"] = HuggingFaceKeyMap(heads) },
         CheckpointFormats = new[]
         {
             "original ViLT Lightning .ckpt (state_dict: transformer.blocks.N.attn.qkv fused, text_embeddings.*, vqa_classifier.*, ...)",

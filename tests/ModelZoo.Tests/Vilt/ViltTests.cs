@@ -115,6 +115,17 @@ public class ViltKeyMapTests
     }
 
     [Test]
+    public void PresetsDeclareTheHuggingFaceLayoutForConvert()
+    {
+        foreach (var name in new[] { "vilt-b32-mlm", "vilt-b32-vqa", "vilt-b32-nlvr2", "vilt-b32-coco-retrieval", "vilt-tiny" })
+        {
+            var map = ModelZoo.Models.Catalog.ModelCatalog.Default.Get(name).Layouts!["huggingface"];
+            Assert.That(map.IsReversible, Is.True, name);
+            Assert.That(map.Reverse().MapName("transformer.blocks.3.norm1.weight"), Is.EqualTo("vilt.encoder.layer.3.layernorm_before.weight"), name);
+        }
+    }
+
+    [Test]
     public void ConversionGoesBothWays()
     {
         foreach (var heads in new[] { new ViltHeads { Mlm = true }, new ViltHeads { Nlvr2 = true }, new ViltHeads { Rank = true } })
