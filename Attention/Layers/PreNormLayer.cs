@@ -36,6 +36,8 @@ public sealed record PreNormLayerOptions
     public Activation Activation { get; init; } = Activation.GeluErf;
     public double LayerNormEps { get; init; } = 1e-5;
     public bool Bias { get; init; } = true;
+    /// <summary>Bias of the q/k/v projections alone (timm / ViLT qkv_bias); defaults to <see cref="Bias"/>.</summary>
+    public bool? QkvBias { get; init; }
     public double AttentionDropout { get; init; }
     public double ResidualDropout { get; init; }
     public PreNormLayerNames Names { get; init; } = PreNormLayerNames.Clip;
@@ -86,7 +88,8 @@ public sealed class PreNormTransformerLayer : nn.Module
             Heads = options.Heads,
             Layout = names.Layout,
             Names = names.AttentionNames,
-            ProjectionBias = options.Bias,
+            ProjectionBias = options.QkvBias ?? options.Bias,
+            OutputBias = options.Bias,
             Dropout = options.AttentionDropout,
         });
         norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps);

@@ -63,7 +63,6 @@ public sealed record ViltConfig
     {
         if (HiddenSize % NumAttentionHeads != 0) throw new ArgumentException($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         if (PatchSize <= 0 || ImageSize < PatchSize) throw new ArgumentException($"image_size {ImageSize} must hold at least one patch of {PatchSize}");
-        if (!QkvBias) throw new NotSupportedException("ViLT without q/k/v biases (qkv_bias=false) is not supported: every published checkpoint has them");
     }
 }
 

@@ -56,6 +56,7 @@ public sealed class ViltVisionTransformer : nn.Module
             MlpDim = config.IntermediateSize,
             Activation = Activations.Parse(config.HiddenAct),
             LayerNormEps = config.EncoderLayerNormEps,
+            QkvBias = config.QkvBias,
             AttentionDropout = config.AttentionProbsDropoutProb,
             ResidualDropout = config.HiddenDropoutProb,
             Names = PreNormLayerNames.Timm,

@@ -152,6 +152,19 @@ public class ViltKeyMapTests
     }
 
     [Test]
+    public void WithoutQkvBiasOnlyTheProjectionsLoseTheirBias()
+    {
+        var config = Small with { QkvBias = false };
+        using var model = Random(config, ViltHeads.None, 17);
+        var keys = model.state_dict().Keys.ToList();
+        Assert.That(keys, Does.Contain("transformer.blocks.0.attn.qkv.weight").And.Contain("transformer.blocks.0.attn.proj.bias").And.Contain("transformer.blocks.0.mlp.fc1.bias"));
+        Assert.That(keys, Has.None.EqualTo("transformer.blocks.0.attn.qkv.bias"));
+        var hf = ViltFamily.HuggingFaceKeyMap(ViltHeads.None).Reverse().Apply(StateDict(model)).Tensors.Select(t => t.Name).ToList();
+        Assert.That(hf, Does.Contain("vilt.encoder.layer.0.attention.attention.query.weight").And.Contain("vilt.encoder.layer.0.attention.output.dense.bias"));
+        Assert.That(hf, Has.None.EqualTo("vilt.encoder.layer.0.attention.attention.query.bias"));
+    }
+
+    [Test]
     public void MlmDecoderBiasIsReadFromEitherName()
     {
         var heads = new ViltHeads { Mlm = true };
