@@ -102,6 +102,17 @@ public class CoAttention : nn.Module
         register_module(name, AOverB);
     }
 
+    /// <summary>
+    /// Train/eval reaches both directions even when only their projections are registered (flattened names), so
+    /// attention dropout is off in eval mode.
+    /// </summary>
+    public override void train(bool on = true)
+    {
+        base.train(on);
+        AOverB.train(on);
+        if (!Shared) BOverA.train(on);
+    }
+
     /// <summary>a [B, La, Da], b [B, Lb, Db] with padding masks → (a attended over b, b attended over a).</summary>
     public (Tensor A, Tensor B) forward(Tensor a, Tensor b, Tensor? aPadding = null, Tensor? bPadding = null) =>
         (AOverB.forward(a, b, AttentionMask.FromPadding(bPadding)), BOverA.forward(b, a, AttentionMask.FromPadding(aPadding)));
