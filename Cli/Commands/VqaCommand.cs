@@ -5,12 +5,12 @@ using ModelZoo.Models.OneStream;
 
 namespace ModelZoo.Cli.Commands;
 
-/// <summary>`modelzoo vqa`: the top answers of a one-stream VQA model (ViLT on an image; UNITER / VisualBERT on region features).</summary>
+/// <summary>`modelzoo vqa`: the top answers of a VQA model (ViLT on an image; UNITER, VisualBERT, ViLBERT, LXMERT on region features).</summary>
 public sealed class VqaCommand : ICliCommand
 {
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "A VQA preset: vilt-b32-vqa, uniter-base-vqa, uniter-large-vqa, visualbert-vqa (or vilt-tiny, uniter-tiny-vqa, visualbert-tiny)", Required = true };
+        var model = new Option<string>("--model") { Description = "A VQA preset: vilt-b32-vqa (image); uniter-base-vqa, uniter-large-vqa, visualbert-vqa, lxmert-vqa, vilbert-multitask (region features); demos: vilt-tiny, uniter-tiny-vqa, visualbert-tiny", Required = true };
         var weights = new Option<string?>("--weights") { Description = "Checkpoint file or directory (original or Hugging Face layout); without it the weights are random (demo only)" };
         var image = new Option<string?>("--image") { Description = "An image file (ViLT)" };
         var features = new Option<string?>("--features") { Description = "Region features: a bottom-up-attention TSV or a directory of UNITER .npz files (UNITER, VisualBERT)" };
@@ -22,7 +22,7 @@ public sealed class VqaCommand : ICliCommand
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
         var json = CommonOptions.Json();
-        var command = new Command("vqa", "Answer a question about an image with a one-stream model; prints the top answers with their scores")
+        var command = new Command("vqa", "Answer a question about an image; prints the top answers with their scores")
             { model, weights, image, features, imageId, question, answers, vocab, top, device, dtype, json };
         command.Guard(parse =>
         {
@@ -46,7 +46,7 @@ public sealed class VqaCommand : ICliCommand
             {
                 if (featurePath is null) throw new ArgumentException($"{pipeline.Preset.Name} reads detector region features: give --features FILE --image-id ID");
                 using var scope = TorchSharp.torch.NewDisposeScope();
-                result = pipeline.Answer(VqaInputs.LoadRegions(featurePath, id!, withBoxes: pipeline.Preset.Family == "uniter"), text, parse.GetValue(top));
+                result = pipeline.Answer(VqaInputs.LoadRegions(featurePath, id!), text, parse.GetValue(top));
             }
 
             if (parse.GetValue(json))

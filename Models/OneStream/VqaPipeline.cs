@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ModelZoo.Attention;
 using ModelZoo.Models.Catalog;
+using ModelZoo.Models.TwoStream;
 using ModelZoo.Models.Uniter;
 using ModelZoo.Models.Vilt;
 using ModelZoo.Models.VisualBert;
@@ -15,15 +16,18 @@ namespace ModelZoo.Models.OneStream;
 public sealed record VqaAnswer(string Answer, int Index, float Score);
 
 /// <summary>
-/// Region features of one image: [regions, dim] detector features and, for UNITER, the 7-d box features
-/// (x1, y1, x2, y2 normalised, w, h, w·h; <see cref="UniterInputs.BoxFeatures"/> makes them from pixel corners).
+/// Detector regions of one image: features [regions, dim] and boxes [regions, 4] (x1, y1, x2, y2) in pixels of an
+/// image of <paramref name="ImageWidth"/> × <paramref name="ImageHeight"/> (boxes already normalised to 0..1: give
+/// 1 × 1). Each model turns the boxes into its own location input (UNITER 7-d, ViLBERT 5-d, LXMERT 4-d); VisualBERT
+/// reads the features alone and needs no boxes.
 /// </summary>
-public sealed record RegionFeatures(Tensor Features, Tensor? Boxes = null);
+public sealed record RegionFeatures(Tensor Features, Tensor? Boxes = null, int ImageWidth = 1, int ImageHeight = 1);
 
 /// <summary>
-/// Visual question answering with a one-stream model: create by name, load weights, tokenize the question, run the
-/// model on an image (ViLT: normalised pixels [3, H, W]) or on region features (UNITER, VisualBERT), and return the
-/// top answers. The answer names come from the checkpoint's config.json id2label, else from a user file.
+/// Visual question answering by name: create the model, load weights, tokenize the question, run the model on an
+/// image (ViLT: normalised pixels [3, H, W]) or on detector regions (every <see cref="IRegionVqaModel"/>: UNITER,
+/// VisualBERT, ViLBERT, LXMERT), and return the top answers. The answer names come from the checkpoint's
+/// config.json id2label, else from a user file.
 /// </summary>
 public sealed class VqaPipeline : IDisposable
 {
@@ -35,7 +39,7 @@ public sealed class VqaPipeline : IDisposable
     public Device Device { get; }
     /// <summary>The model's parameter type; inputs are converted to it.</summary>
     public ScalarType Dtype { get; }
-    /// <summary>ViLT reads pixels; UNITER and VisualBERT read region features.</summary>
+    /// <summary>ViLT reads pixels; the region models read detector features.</summary>
     public bool ReadsPixels => _model is ViltModel;
     /// <summary>Text tokens the model takes at most ([CLS] and [SEP] included).</summary>
     public int MaxTextLength { get; }
@@ -52,8 +56,8 @@ public sealed class VqaPipeline : IDisposable
     }
 
     /// <summary>
-    /// Creates <paramref name="modelName"/> (a VQA preset: uniter-*-vqa, vilt-b32-vqa, visualbert-vqa, the tiny
-    /// ones), loads <paramref name="weightsPath"/> (null: random weights, for demos), and finds the answers: the
+    /// Creates <paramref name="modelName"/> (a VQA preset: vilt-b32-vqa, uniter-*-vqa, visualbert-vqa, lxmert-vqa,
+    /// vilbert-multitask, the tiny ones), loads <paramref name="weightsPath"/> (null: random weights, for demos), and finds the answers: the
     /// checkpoint's config.json id2label, else <paramref name="answersPath"/>. UNITER's cased WordPiece vocabulary
     /// comes from <paramref name="vocabPath"/> or a vocab.txt beside the weights; the others use bert-base-uncased.
     /// </summary>
@@ -78,8 +82,7 @@ public sealed class VqaPipeline : IDisposable
             int maxText = model switch
             {
                 ViltModel vilt => vilt.Config.MaxPositionEmbeddings,
-                UniterForVisualQuestionAnswering uniter => Math.Min(UniterMaxTextLength, uniter.Config.MaxPositionEmbeddings),
-                VisualBertForQuestionAnswering visualBert => Math.Min(VisualBertMaxTextLength, visualBert.Config.MaxPositionEmbeddings),
+                IRegionVqaModel region => region.MaxQuestionTokens,
                 _ => throw new UnreachableException(),
             };
             return new VqaPipeline(model, preset, tokenizer, answers, TorchRuntime.ParseDevice(options.Device), TorchRuntime.ParseDtype(options.Dtype), maxText);
@@ -91,23 +94,17 @@ public sealed class VqaPipeline : IDisposable
         }
     }
 
-    /// <summary>UNITER's VQA data loader keeps 60 question tokens (max_txt_len).</summary>
-    public const int UniterMaxTextLength = 60;
-    /// <summary>Questions are short; VisualBERT's VQA reader allows 128 tokens.</summary>
-    public const int VisualBertMaxTextLength = 128;
-
     static int AnswerCount(nn.Module model, ModelPreset preset) => model switch
     {
-        UniterForVisualQuestionAnswering uniter => uniter.NumAnswer,
         ViltModel { Heads.VqaAnswers: int answers } => answers,
-        VisualBertForQuestionAnswering visualBert => visualBert.Config.NumLabels!.Value,
+        IRegionVqaModel region => region.AnswerCount,
         _ => throw new NotSupportedException($"{preset.Name} is not a VQA model (VQA presets: {string.Join(", ", VqaPresetNames())})"),
     };
 
     /// <summary>Names of the presets this pipeline can run.</summary>
     public static IEnumerable<string> VqaPresetNames(IModelCatalog? catalog = null) =>
         (catalog ?? ModelCatalog.Default).List()
-            .Where(p => p.Family is "uniter" or "vilt" or "visualbert" && p.Heads.Any(h => h.Contains("vqa", StringComparison.OrdinalIgnoreCase)))
+            .Where(p => p.Unavailable is null && p.Heads.Any(h => h.Contains("vqa", StringComparison.OrdinalIgnoreCase)))
             .Select(p => p.Name);
 
     static ITextTokenizer TokenizerFor(ModelPreset preset, string? weightsPath, string? vocabPath)
@@ -141,29 +138,26 @@ public sealed class VqaPipeline : IDisposable
         return TopAnswers(vilt.VqaLogits(inputs).sigmoid(), top);
     }
 
-    /// <summary>UNITER / VisualBERT: the top answers for one image's region features.</summary>
+    /// <summary>Region models: the top answers for one image's detector regions.</summary>
     public IReadOnlyList<VqaAnswer> Answer(RegionFeatures regions, string question, int top = 5) => Answer(new[] { regions }, new[] { question }, top)[0];
 
-    /// <summary>UNITER / VisualBERT, batched: one image's regions per question; region counts may differ.</summary>
+    /// <summary>Region models, batched: one image's regions per question; region counts may differ.</summary>
     public IReadOnlyList<IReadOnlyList<VqaAnswer>> Answer(IReadOnlyList<RegionFeatures> regions, IReadOnlyList<string> questions, int top = 5)
     {
+        if (_model is not IRegionVqaModel model) throw new InvalidOperationException($"{Preset.Name} reads pixels, not region features");
         if (regions.Count != questions.Count) throw new ArgumentException($"{questions.Count} questions but {regions.Count} images");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var texts = questions.Select(EncodeQuestion).ToList();
-        switch (_model)
+        var inputs = regions.Select((r, i) =>
         {
-            case UniterForVisualQuestionAnswering uniter:
-            {
-                var examples = regions.Select((r, i) => new UniterExample(texts[i], r.Features.to(Dtype),
-                    (r.Boxes ?? throw new ArgumentException("UNITER needs the 7-d box features of each region")).to(Dtype))).ToList();
-                return TopAnswers(uniter.forward(UniterInputs.Collate(examples, Device)).sigmoid(), top);
-            }
-            case VisualBertForQuestionAnswering visualBert:
-                return TopAnswers(visualBert.forward(VisualBertInputs.Collate(texts, regions.Select(r => r.Features.to(Dtype)).ToList(), Device)).softmax(-1), top);
-            default:
-                throw new InvalidOperationException($"{Preset.Name} reads pixels, not region features");
-        }
+            var boxes = r.Boxes ?? (_model is VisualBertForQuestionAnswering
+                ? zeros(r.Features.shape[0], 4)
+                : throw new ArgumentException($"{Preset.Name} needs each region's box (x1, y1, x2, y2)"));
+            return new RegionVqaInput(EncodeQuestion(questions[i]), r.Features.to(Dtype), boxes.to(ScalarType.Float32), r.ImageWidth, r.ImageHeight);
+        }).ToList();
+        var logits = model.AnswerLogits(inputs);
+        // VisualBERT was trained with a softmax over the answers; the others with a sigmoid per answer.
+        return TopAnswers(_model is VisualBertForQuestionAnswering ? logits.softmax(-1) : logits.sigmoid(), top);
     }
 
     IReadOnlyList<IReadOnlyList<VqaAnswer>> TopAnswers(Tensor scores, int top)

@@ -1,5 +1,6 @@
 using ModelZoo.Attention.Layers;
 using ModelZoo.Models.Common;
+using ModelZoo.Models.TwoStream;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,7 +11,7 @@ namespace ModelZoo.Models.Uniter;
 /// UniterForVisualQuestionAnswering (model/vqa.py): the pooled output through vqa_output = Linear(h, 2h), GELU,
 /// LayerNorm(2h, eps 1e-12), Linear(2h, num_answer). Keys: uniter.*, vqa_output.{0,2,3}.*.
 /// </summary>
-public sealed class UniterForVisualQuestionAnswering : nn.Module
+public sealed class UniterForVisualQuestionAnswering : nn.Module, IRegionVqaModel
 {
     readonly UniterModel uniter;
     readonly Sequential vqa_output;
@@ -41,6 +42,31 @@ public sealed class UniterForVisualQuestionAnswering : nn.Module
 
     /// <summary>model(batch, compute_loss=False): answer logits [B, num_answer].</summary>
     public Tensor forward(UniterInputs inputs) => AnswerLogits(uniter.forward(inputs).PooledOutput!);
+
+    // IRegionVqaModel: what `modelzoo vqa --features` and VqaPipeline call.
+    public int AnswerCount => NumAnswer;
+    public int RegionFeatureSize => Config.ImgDim;
+    /// <summary>UNITER's VQA data keeps 60 text tokens (max_txt_len).</summary>
+    public int MaxQuestionTokens => Math.Min(60, Config.MaxPositionEmbeddings);
+    /// <summary>UNITER's data keeps at most 100 regions per image (max_bb); more are cut in file order.</summary>
+    public int MaxRegions => 100;
+
+    /// <summary>Pixel boxes become the 7-d box features (<see cref="UniterInputs.BoxFeatures"/>); the batch is collated as vqa_collate does.</summary>
+    public Tensor AnswerLogits(IReadOnlyList<RegionVqaInput> questions)
+    {
+        var device = vqa_output.parameters().First().device;
+        var examples = new List<UniterExample>(questions.Count);
+        foreach (var q in questions)
+        {
+            RegionVqaBatch.Check(q, RegionFeatureSize);
+            if (q.TokenIds.Count > MaxQuestionTokens)
+                throw new ArgumentException($"a question has {q.TokenIds.Count} tokens, more than the {MaxQuestionTokens} UNITER takes ([CLS] and [SEP] included); truncate it");
+            long regions = Math.Min(q.Features.shape[0], MaxRegions);
+            examples.Add(new UniterExample(q.TokenIds.ToArray(), q.Features.narrow(0, 0, regions),
+                UniterInputs.BoxFeatures(q.Boxes.narrow(0, 0, regions), q.ImageWidth, q.ImageHeight)));
+        }
+        return forward(UniterInputs.Collate(examples, device));
+    }
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using ModelZoo.Attention.Layers;
 using ModelZoo.Models.Bert;
 using ModelZoo.Models.Common;
+using ModelZoo.Models.TwoStream;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,7 +12,7 @@ namespace ModelZoo.Models.VisualBert;
 /// VisualBertForQuestionAnswering: the hidden state of the last text token before [SEP] (index text_mask.sum − 2,
 /// as the original) through dropout and cls = Linear(h, num_labels). Keys: visual_bert.*, cls.*.
 /// </summary>
-public sealed class VisualBertForQuestionAnswering : nn.Module
+public sealed class VisualBertForQuestionAnswering : nn.Module, IRegionVqaModel
 {
     readonly VisualBertModel visual_bert;
     readonly Dropout dropout;
@@ -41,6 +42,30 @@ public sealed class VisualBertForQuestionAnswering : nn.Module
         if (index.min().item<long>() < 0) throw new ArgumentException("every question needs at least two tokens ([CLS] ... [SEP])");
         var gathered = sequence.gather(1, index.view(-1, 1, 1).expand(-1, 1, sequence.shape[2])).squeeze(1);
         return cls.forward(dropout.forward(gathered));
+    }
+
+    // IRegionVqaModel: what `modelzoo vqa --features` and VqaPipeline call. VisualBERT reads the features alone (no boxes).
+    public int AnswerCount => Config.NumLabels!.Value;
+    public int RegionFeatureSize => Config.VisualEmbeddingDim;
+    /// <summary>Questions are short; VisualBERT's VQA reader allows 128 tokens.</summary>
+    public int MaxQuestionTokens => Math.Min(128, Config.MaxPositionEmbeddings);
+    /// <summary>Every region given is used.</summary>
+    public int MaxRegions => int.MaxValue;
+
+    /// <summary>Answer logits [N, num_labels] (the model was trained with a softmax over answers: KL divergence to the soft targets).</summary>
+    public Tensor AnswerLogits(IReadOnlyList<RegionVqaInput> questions)
+    {
+        var texts = new List<long[]>(questions.Count);
+        foreach (var q in questions)
+        {
+            if (q.Features.dim() != 2 || q.Features.shape[1] != RegionFeatureSize)
+                throw new ArgumentException($"region features must be [regions, {RegionFeatureSize}] (visual_embedding_dim), got [{string.Join(", ", q.Features.shape)}]");
+            if (q.TokenIds.Count < 2 || q.TokenIds.Count > MaxQuestionTokens)
+                throw new ArgumentException($"a question needs between 2 and {MaxQuestionTokens} tokens ([CLS] and [SEP] included), got {q.TokenIds.Count}");
+            texts.Add(q.TokenIds.ToArray());
+        }
+        var device = cls.weight!.device;
+        return forward(VisualBertInputs.Collate(texts, questions.Select(q => q.Features).ToList(), device));
     }
 }
 

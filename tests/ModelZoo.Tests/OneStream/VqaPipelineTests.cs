@@ -99,13 +99,23 @@ public class VqaPipelineTests
         var answerFile = Write("answers.txt", string.Join("\n", Enumerable.Range(0, UniterFamily.VqaAnswers).Select(i => $"a{i}")));
         var g = new Generator(3);
         var features = randn(new long[] { 6, 2048 }, generator: g);
-        var boxes = UniterInputs.BoxFeatures(tensor(new float[,] { { 0, 0, 10, 10 }, { 5, 5, 50, 40 }, { 1, 2, 3, 4 }, { 0, 0, 64, 48 }, { 10, 20, 30, 40 }, { 7, 7, 9, 9 } }), 64, 48);
+        var corners = tensor(new float[,] { { 0, 0, 10, 10 }, { 5, 5, 50, 40 }, { 1, 2, 3, 4 }, { 0, 0, 64, 48 }, { 10, 20, 30, 40 }, { 7, 7, 9, 9 } });
 
-        using (var uniter = VqaPipeline.Load("uniter-tiny-vqa", SaveCheckpoint("uniter-tiny-vqa", 4), answerFile))
+        var uniterWeights = SaveCheckpoint("uniter-tiny-vqa", 4);
+        using (var uniter = VqaPipeline.Load("uniter-tiny-vqa", uniterWeights, answerFile))
         {
-            var answers = uniter.Answer(new RegionFeatures(features, boxes), "what color is the cat?");
+            var answers = uniter.Answer(new RegionFeatures(features, corners, 64, 48), "what color is the cat?");
             Assert.That(answers, Has.Count.EqualTo(5));
             Assert.That(answers.All(a => a.Score > 0 && a.Score < 1 && a.Answer == $"a{a.Index}"), Is.True);
+
+            // By hand: the 7-d boxes of UNITER's data, its collate, sigmoid.
+            using var model = ModelCatalog.Default.Create<UniterForVisualQuestionAnswering>("uniter-tiny-vqa", new ModelCreateOptions { WeightsPath = uniterWeights });
+            var ids = BertWordPieceTokenizer.BaseUncased().Encode("what color is the cat?").InputIds.Select(i => (long)i).ToArray();
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var scores = model.forward(UniterInputs.Collate(new[] { new UniterExample(ids, features, UniterInputs.BoxFeatures(corners, 64, 48)) })).sigmoid()[0];
+            Assert.That(answers[0].Index, Is.EqualTo((int)scores.argmax().item<long>()));
+            Assert.That(answers[0].Score, Is.EqualTo(scores.max().item<float>()).Within(1e-6));
             Assert.Throws<ArgumentException>(() => uniter.Answer(new RegionFeatures(features), "no boxes?"));
             Assert.Throws<InvalidOperationException>(() => uniter.Answer(randn(3, 64, 64), "pixels?"));
         }
@@ -134,7 +144,8 @@ public class VqaPipelineTests
             Does.Contain("vocab.txt").And.Contain("bert-base-cased"));
         Assert.That(Assert.Throws<NotSupportedException>(() => VqaPipeline.Load("vilt-b32-nlvr2", null))!.Message,
             Does.Contain("not a VQA model"));
-        Assert.That(VqaPipeline.VqaPresetNames(), Is.SupersetOf(new[] { "uniter-base-vqa", "uniter-large-vqa", "vilt-b32-vqa", "visualbert-vqa", "vilt-tiny", "uniter-tiny-vqa", "visualbert-tiny" }));
+        Assert.That(VqaPipeline.VqaPresetNames(), Is.SupersetOf(new[] { "uniter-base-vqa", "uniter-large-vqa", "vilt-b32-vqa", "visualbert-vqa", "vilt-tiny", "uniter-tiny-vqa", "visualbert-tiny",
+            "lxmert-vqa", "vilbert-multitask" }));
         Assert.That(VqaPipeline.VqaPresetNames(), Has.None.EqualTo("visualbert-nlvr2").And.None.EqualTo("uniter-base"));
     }
 

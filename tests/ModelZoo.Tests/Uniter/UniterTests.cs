@@ -221,3 +221,27 @@ public class UniterModelTests
         TensorAssert.Close(boxes, expected, 1e-6, "box features");
     }
 }
+
+public class UniterRegionVqaTests
+{
+    [Test]
+    public void RegionVqaInputsBecomeSevenDimensionalBoxesAndAreCutToOneHundredRegions()
+    {
+        manual_seed(21);
+        var config = new UniterConfig { VocabSize = 50, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 24, MaxPositionEmbeddings = 80, ImgDim = 6 };
+        using var model = new UniterForVisualQuestionAnswering(config, 4);
+        model.eval();
+        var g = new Generator(22);
+        var features = randn(new long[] { 120, 6 }, generator: g);
+        var corners = rand(new long[] { 120, 2 }, generator: g) * 50;
+        var boxes = cat(new[] { corners, corners + 10 }, 1);
+        var ids = new long[] { 1, 7, 8, 2 };
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var logits = model.AnswerLogits(new[] { new ModelZoo.Models.TwoStream.RegionVqaInput(ids, features, boxes, 80, 60) });
+        var expected = model.forward(UniterInputs.Collate(new[] { new UniterExample(ids, features.narrow(0, 0, 100), UniterInputs.BoxFeatures(boxes.narrow(0, 0, 100), 80, 60)) }));
+        TensorAssert.Close(logits, expected, 1e-6, "region VQA logits");
+        Assert.That(model.MaxQuestionTokens, Is.EqualTo(60));
+        Assert.Throws<ArgumentException>(() => model.AnswerLogits(new[] { new ModelZoo.Models.TwoStream.RegionVqaInput(Enumerable.Repeat(5L, 61).ToArray(), features, boxes, 80, 60) }));
+    }
+}
