@@ -88,7 +88,10 @@ public class MultiHeadAttention : nn.Module
     public AttentionKernel Kernel { get; set; } = AttentionKernel.Fused;
 
     readonly Linear? _query, _key, _value, _fused, _keyValue, _output;
-    readonly Parameter? _fusedWeight, _fusedBias;
+    // Raw parameters are looked up by name: Module.to() replaces them and only updates fields named like them.
+    readonly string? _fusedWeightName, _fusedBiasName;
+    Parameter? FusedWeight => _fusedWeightName is null ? null : get_parameter(_fusedWeightName);
+    Parameter? FusedBias => _fusedBiasName is null ? null : get_parameter(_fusedBiasName);
 
     public MultiHeadAttention(MultiHeadAttentionOptions options, string name = "attention") : base(name)
     {
@@ -109,12 +112,12 @@ public class MultiHeadAttention : nn.Module
                 break;
             case ProjectionLayout.FusedQkvParameters:
                 // Initialised as torch.nn.MultiheadAttention does: xavier-uniform weight, zero bias.
-                _fusedWeight = new Parameter(nn.init.xavier_uniform_(empty(3 * inner, options.QueryDim)));
-                register_parameter(names.QueryKeyValue + "_weight", _fusedWeight);
+                _fusedWeightName = names.QueryKeyValue + "_weight";
+                register_parameter(_fusedWeightName, new Parameter(nn.init.xavier_uniform_(empty(3 * inner, options.QueryDim))));
                 if (bias)
                 {
-                    _fusedBias = new Parameter(zeros(3 * inner));
-                    register_parameter(names.QueryKeyValue + "_bias", _fusedBias);
+                    _fusedBiasName = names.QueryKeyValue + "_bias";
+                    register_parameter(_fusedBiasName, new Parameter(zeros(3 * inner)));
                 }
                 break;
             case ProjectionLayout.SeparateQueryFusedKeyValue:
@@ -155,13 +158,13 @@ public class MultiHeadAttention : nn.Module
                 {
                     // torch.nn.MultiheadAttention semantics: slices of the packed weight for q and for k/v.
                     int inner = Options.ResolvedInnerDim;
-                    var w = _fusedWeight!.split(new long[] { inner, 2L * inner }, 0);
-                    var b = _fusedBias?.split(new long[] { inner, 2L * inner }, 0);
+                    var w = FusedWeight!.split(new long[] { inner, 2L * inner }, 0);
+                    var b = FusedBias?.split(new long[] { inner, 2L * inner }, 0);
                     var q = nn.functional.linear(query, w[0], b?[0]);
                     var kv = nn.functional.linear(keyValue, w[1], b?[1]).chunk(2, -1);
                     return (q, kv[0], kv[1]);
                 }
-                var packed = nn.functional.linear(query, _fusedWeight!, _fusedBias).chunk(3, -1);
+                var packed = nn.functional.linear(query, FusedWeight!, FusedBias).chunk(3, -1);
                 return (packed[0], packed[1], packed[2]);
             }
             default:

@@ -12,17 +12,34 @@ public static class Checkpoint
     /// <summary>Readers for formats beyond the built-in ones (safetensors, torch.save pickles, shard indexes) register here.</summary>
     public static readonly List<Func<string, byte[], ICheckpointReader?>> FormatProbes = new();
 
-    public static ICheckpointReader Open(string path)
+    /// <summary>Opens a checkpoint; for a PyTorch pickle, <paramref name="stateDictPath"/> names the dict to use as the
+    /// state dict (dotted, e.g. "state_dict" or "model.ema"; "" for the root) instead of the automatic choice.</summary>
+    public static ICheckpointReader Open(string path, string? stateDictPath)
     {
-        if (Directory.Exists(path)) return OpenDirectory(path);
-        if (!File.Exists(path)) throw new CheckpointException(path, "no such file or directory");
+        if (stateDictPath is null) return Open(path);
+        return Open(path, (file, head) => TorchPickleReader.LooksLikeZip(head) || TorchPickleReader.LooksLikePickle(head)
+            ? new TorchPickleReader(file, stateDictPath)
+            : throw new CheckpointException(file, "choosing a state dict applies only to PyTorch pickles (torch.save files)"));
+    }
 
+    public static ICheckpointReader Open(string path) => Open(path, OpenFile);
+
+    static ICheckpointReader Open(string path, Func<string, byte[], ICheckpointReader> openFile)
+    {
+        if (Directory.Exists(path)) path = FindInDirectory(path);
+        if (!File.Exists(path)) throw new CheckpointException(path, "no such file or directory");
         byte[] head = ReadHead(path, 16);
         if (head.Length == 0) throw new CheckpointException(path, "the file is empty (0 bytes)");
+        return openFile(path, head);
+    }
+
+    static ICheckpointReader OpenFile(string path, byte[] head)
+    {
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             return new ShardedCheckpointReader(path);
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
             return new SafetensorsReader(path);
+        if (TorchScriptReader.IsArchive(path, head)) return OpenTorchScript(path);
         if (head[0] == (byte)'{')
             return new ShardedCheckpointReader(path);
         if (TorchPickleReader.LooksLikeZip(head) || TorchPickleReader.LooksLikePickle(head))
@@ -32,15 +49,40 @@ public static class Checkpoint
         throw new CheckpointException(path, "not a recognised checkpoint (expected safetensors, a PyTorch .bin/.pt/.pth/.ckpt written by torch.save, or an .index.json)");
     }
 
-    static ICheckpointReader OpenDirectory(string directory)
+    /// <summary>
+    /// TorchScript archives (openai/CLIP's release files): our allow-listed, streaming pickle reader first; libtorch's
+    /// own loader only for archives it cannot read.
+    /// </summary>
+    static ICheckpointReader OpenTorchScript(string path)
+    {
+        try
+        {
+            return new TorchPickleReader(path);
+        }
+        catch (CheckpointException pickleError)
+        {
+            try
+            {
+                return TorchScriptReader.Open(path);
+            }
+            catch (CheckpointException)
+            {
+                throw new CheckpointException(path, $"is a TorchScript archive this library cannot read ({pickleError.Message}); {TorchScriptReader.ConversionHelp}", inner: pickleError);
+            }
+        }
+    }
+
+    /// <summary>The checkpoint file a directory stands for: the first of <see cref="DirectoryCandidates"/>, else its only
+    /// *.index.json, else its only checkpoint-like file.</summary>
+    public static string FindInDirectory(string directory)
     {
         foreach (var name in DirectoryCandidates)
         {
             var candidate = Path.Combine(directory, name);
-            if (File.Exists(candidate)) return Open(candidate);
+            if (File.Exists(candidate)) return candidate;
         }
         var indexes = Directory.EnumerateFiles(directory, "*.index.json").OrderBy(f => f, StringComparer.Ordinal).ToList();
-        if (indexes.Count == 1) return Open(indexes[0]);
+        if (indexes.Count == 1) return indexes[0];
         if (indexes.Count > 1)
             throw new CheckpointException(directory, "the directory holds several shard indexes: " + string.Join(", ", indexes.Select(Path.GetFileName)));
         var any = Directory.EnumerateFiles(directory)
@@ -48,7 +90,7 @@ public static class Checkpoint
                         || f.EndsWith(".pt", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)
                         || f.EndsWith(".ckpt", StringComparison.OrdinalIgnoreCase))
             .OrderBy(f => f, StringComparer.Ordinal).ToList();
-        if (any.Count == 1) return Open(any[0]);
+        if (any.Count == 1) return any[0];
         throw new CheckpointException(directory, any.Count == 0
             ? "the directory holds no checkpoint (looked for " + string.Join(", ", DirectoryCandidates) + ", *.index.json and *.safetensors/*.bin/*.pt/*.pth/*.ckpt)"
             : "the directory holds several checkpoints and no index: " + string.Join(", ", any.Select(Path.GetFileName)));

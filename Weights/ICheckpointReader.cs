@@ -26,3 +26,14 @@ public interface ICheckpointReader : IDisposable
     /// <summary>Reads one tensor onto the CPU in its stored dtype. The caller owns (and disposes) the result.</summary>
     Tensor Read(string name);
 }
+
+/// <summary>
+/// A reader that can fill an existing tensor directly (the model's own parameter), so loading needs no temporary copy
+/// of the tensor: peak memory stays at the model's size.
+/// </summary>
+public interface ICheckpointDirectReader
+{
+    /// <summary>Reads the tensor straight into <paramref name="destination"/> when it is a contiguous CPU tensor of the
+    /// stored dtype and shape; false (nothing read) when that is not possible, and the caller uses Read.</summary>
+    bool TryReadInto(string name, Tensor destination);
+}

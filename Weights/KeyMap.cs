@@ -16,16 +16,26 @@ public sealed class MappedTensor
     /// <summary>Checkpoint keys this tensor is made from.</summary>
     public IReadOnlyList<string> Sources { get; }
     readonly Func<Tensor> _materialize;
+    readonly Func<Tensor, bool>? _readInto;
 
     public MappedTensor(string name, string dtype, long[] shape, IReadOnlyList<string> sources, Func<Tensor> materialize)
+        : this(name, dtype, shape, sources, materialize, null) { }
+
+    /// <param name="readInto">Optional: fills a given tensor directly (see <see cref="ICheckpointDirectReader"/>); only for
+    /// tensors passed through unchanged (renames keep it, transforms drop it).</param>
+    public MappedTensor(string name, string dtype, long[] shape, IReadOnlyList<string> sources, Func<Tensor> materialize, Func<Tensor, bool>? readInto)
     {
-        Name = name; Dtype = dtype; Shape = shape; Sources = sources; _materialize = materialize;
+        Name = name; Dtype = dtype; Shape = shape; Sources = sources; _materialize = materialize; _readInto = readInto;
     }
 
     /// <summary>Reads (and transforms) the tensor; the caller owns the result.</summary>
     public Tensor Materialize() => _materialize();
 
-    public MappedTensor WithName(string name) => new(name, Dtype, Shape, Sources, _materialize);
+    /// <summary>Reads the tensor straight into <paramref name="destination"/> (no temporary) when the source allows it and
+    /// dtype, shape and device fit; false when not (use <see cref="Materialize"/>).</summary>
+    public bool TryMaterializeInto(Tensor destination) => _readInto is not null && _readInto(destination);
+
+    public MappedTensor WithName(string name) => new(name, Dtype, Shape, Sources, _materialize, _readInto);
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }
@@ -104,7 +114,8 @@ public sealed class KeyMap
     public MappedCheckpoint Apply(ICheckpointReader reader)
     {
         var tensors = reader.Entries
-            .Select(e => new MappedTensor(e.Name, e.Dtype, e.Shape, new[] { e.Name }, () => reader.Read(e.Name)))
+            .Select(e => new MappedTensor(e.Name, e.Dtype, e.Shape, new[] { e.Name }, () => reader.Read(e.Name),
+                reader is ICheckpointDirectReader direct ? destination => direct.TryReadInto(e.Name, destination) : null))
             .ToList();
         return Apply(tensors);
     }
@@ -318,7 +329,9 @@ sealed class SplitRule(string fused, string[] parts, int dim) : KeyRule
 
         public Tensor Acquire()
         {
-            _tensor ??= source.Materialize();
+            // Kept out of any dispose scope: the first part is usually materialised inside the loader's per-tensor scope,
+            // which would otherwise free the fused tensor before the other parts take their slices.
+            _tensor ??= source.Materialize().DetachFromDisposeScope();
             return _tensor;
         }
 

@@ -15,7 +15,8 @@ public sealed record LoadOptions
 
 /// <summary>
 /// Loads a checkpoint into a model tensor by tensor: each tensor is read, converted to the dtype and device of
-/// the model's parameter, copied in place and freed, so peak memory is the model plus the largest tensor.
+/// the model's parameter, copied in place and freed, so peak memory is the model plus the largest tensor (and just the
+/// model when dtype and device already match: the bytes are then read straight into the parameter).
 /// Every shape is checked from the headers before anything is copied, so a strict failure leaves the model as it was.
 /// </summary>
 public static class ModelLoader
@@ -26,7 +27,14 @@ public static class ModelLoader
         return Load(model, reader, map, options);
     }
 
-    public static LoadReport Load(nn.Module model, ICheckpointReader reader, KeyMap? map = null, LoadOptions? options = null)
+    /// <summary>
+    /// Matches a checkpoint against a model without reading any tensor data: which model key each (mapped) checkpoint
+    /// tensor fills, and the report of missing, unexpected and mismatched keys. Strict (the default) throws when the
+    /// checkpoint does not fit. Works on a model built on the meta device (no memory), which is how `convert` checks a
+    /// checkpoint before streaming it to another file.
+    /// </summary>
+    public static (LoadReport Report, IReadOnlyList<(string Key, MappedTensor Source)> Plan) Plan(nn.Module model, ICheckpointReader reader,
+        KeyMap? map = null, LoadOptions? options = null)
     {
         options ??= LoadOptions.Default;
         map ??= KeyMap.Identity;
@@ -44,7 +52,7 @@ public static class ModelLoader
         report.Ignored.AddRange(mapped.Ignored);
 
         var byName = mapped.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var plan = new List<(Tensor Target, MappedTensor Source)>();
+        var plan = new List<(string, MappedTensor)>();
         foreach (var (key, target) in targets)
         {
             if (!byName.TryGetValue(key, out var source)) { report.Missing.Add(key); continue; }
@@ -53,7 +61,7 @@ public static class ModelLoader
                 report.ShapeMismatches.Add(new ShapeMismatch(key, target.shape, source.Shape, source.Sources));
                 continue;
             }
-            plan.Add((target, source));
+            plan.Add((key, source));
         }
         foreach (var tensor in mapped.Tensors)
             if (!targets.ContainsKey(tensor.Name)) report.Unexpected.Add(tensor.Name);
@@ -62,12 +70,27 @@ public static class ModelLoader
             throw new CheckpointException(reader.Path,
                 "does not fit the model (strict load; nothing was loaded; pass a non-strict option to load what fits):" +
                 Environment.NewLine + report.ToText());
+        return (report, plan);
+    }
 
+    public static LoadReport Load(nn.Module model, ICheckpointReader reader, KeyMap? map = null, LoadOptions? options = null)
+    {
+        options ??= LoadOptions.Default;
+        var (report, plan) = Plan(model, reader, map, options);
+        var targets = model.state_dict();
         using (no_grad())
         {
             int done = 0;
-            foreach (var (target, source) in plan)
+            foreach (var (key, source) in plan)
             {
+                var target = targets[key];
+                if (TryReadDirectly(reader, source, target))
+                {
+                    report.TensorsLoaded++;
+                    report.ParametersLoaded += source.ElementCount;
+                    options.Progress?.Invoke(++done, plan.Count);
+                    continue;
+                }
                 using (var scope = NewDisposeScope())
                 {
                     Tensor value;
@@ -80,6 +103,9 @@ public static class ModelLoader
                     {
                         throw new CheckpointException(reader.Path, "cannot read: " + e.Message, string.Join("+", source.Sources), e);
                     }
+                    if (!value.shape.SequenceEqual(target.shape))
+                        throw new CheckpointException(reader.Path, $"read as [{string.Join(", ", value.shape)}], the model expects [{string.Join(", ", target.shape)}]",
+                            string.Join("+", source.Sources));
                     if (value.dtype != target.dtype)
                     {
                         string change = $"{source.Dtype} -> {StorageDtype.FromScalarType(target.dtype)}";
@@ -93,5 +119,20 @@ public static class ModelLoader
             }
         }
         return report;
+    }
+
+    /// <summary>Reads into the parameter itself when it is a contiguous CPU tensor of the stored dtype: no temporary.</summary>
+    static bool TryReadDirectly(ICheckpointReader reader, MappedTensor source, Tensor target)
+    {
+        if (target.device_type != DeviceType.CPU || !target.is_contiguous() || StorageDtype.ToScalarType(source.Dtype) != target.dtype) return false;
+        try
+        {
+            return source.TryMaterializeInto(target);
+        }
+        catch (CheckpointException) { throw; }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new CheckpointException(reader.Path, "cannot read: " + e.Message, string.Join("+", source.Sources), e);
+        }
     }
 }

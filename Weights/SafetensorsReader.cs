@@ -11,7 +11,7 @@ namespace ModelZoo.Weights;
 /// read (known dtypes, sizes that match shapes, ranges inside the file that neither overlap nor leave holes,
 /// no duplicate names), and each tensor is read straight from the file into its own buffer.
 /// </summary>
-public sealed class SafetensorsReader : ICheckpointReader
+public sealed class SafetensorsReader : ICheckpointReader, ICheckpointDirectReader
 {
     /// <summary>Headers larger than this are refused (the reference implementation uses the same bound).</summary>
     public const long MaxHeaderBytes = 100_000_000;
@@ -76,9 +76,9 @@ public sealed class SafetensorsReader : ICheckpointReader
         {
             throw Error("the header is not valid JSON: " + e.Message);
         }
-        catch (DecoderFallbackException e)
+        catch (Exception e) when (e is DecoderFallbackException or InvalidOperationException or ArgumentException)
         {
-            throw Error("the header is not valid UTF-8: " + e.Message);
+            throw Error("the header is not valid UTF-8 JSON: " + e.Message);
         }
 
         // The data must be covered exactly: sorted ranges touch end to start, from 0 to the end of the file.
@@ -148,10 +148,11 @@ public sealed class SafetensorsReader : ICheckpointReader
         }
         if (!element.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
             throw Error("entry has no data_offsets [begin, end]", name);
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
             throw Error($"bad data_offsets {offsets.GetRawText()}", name);
         if (begin < 0 || end < begin) throw Error($"data_offsets [{begin}, {end}] are not an increasing range", name);
-        if (end > dataLength) throw Error($"data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes)", name);
+        if (end > dataLength) throw Error($"data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes): the file is truncated or its header is wrong", name);
         int elementSize = StorageDtype.ElementSize(dtype);
         if (elements > long.MaxValue / elementSize || elements * elementSize != end - begin)
             throw Error($"shape {FormatShape(shape)} of {dtype} needs {elements * (long)elementSize} bytes but data_offsets [{begin}, {end}] give {end - begin}", name);
@@ -177,6 +178,21 @@ public sealed class SafetensorsReader : ICheckpointReader
             result.Dispose();
             throw;
         }
+    }
+
+    public bool TryReadInto(string name, Tensor destination)
+    {
+        if (!_index.TryGetValue(name, out var item)) throw Error("no such tensor in the file", name);
+        var (entry, begin, end) = item;
+        if (destination.device_type != DeviceType.CPU || !destination.is_contiguous() || destination.dtype != StorageDtype.ToScalarType(entry.Dtype)
+            || !destination.shape.SequenceEqual(entry.Shape))
+            return false;
+        if (end > begin)
+        {
+            _stream.Seek(_dataStart + begin, SeekOrigin.Begin);
+            TensorBytes.ReadFromStream(_stream, destination, end - begin, Path, name);
+        }
+        return true;
     }
 
     static string FormatShape(long[] shape) => "[" + string.Join(", ", shape) + "]";

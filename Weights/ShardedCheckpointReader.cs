@@ -9,7 +9,7 @@ namespace ModelZoo.Weights;
 /// Every shard named by the index is opened (headers only) and checked against it: each listed tensor must be in
 /// its shard, no shard may hold a tensor the index does not list or another shard also holds.
 /// </summary>
-public sealed class ShardedCheckpointReader : ICheckpointReader
+public sealed class ShardedCheckpointReader : ICheckpointReader, ICheckpointDirectReader
 {
     /// <summary>Index files larger than this are refused (real ones are well under a megabyte).</summary>
     public const long MaxIndexBytes = 64 << 20;
@@ -98,7 +98,7 @@ public sealed class ShardedCheckpointReader : ICheckpointReader
         {
             document = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = 16 });
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException)
         {
             throw new CheckpointException(indexPath, "the index is not valid JSON: " + e.Message, inner: e);
         }
@@ -108,26 +108,42 @@ public sealed class ShardedCheckpointReader : ICheckpointReader
         }
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException(indexPath, "the index has no \"weight_map\" object");
-            if (root.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
-                foreach (var property in metadata.EnumerateObject())
-                    _metadata[property.Name] = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText();
-            var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var property in map.EnumerateObject())
+            try
             {
-                if (property.Value.ValueKind != JsonValueKind.String)
-                    throw new CheckpointException(indexPath, "the weight_map value is not a file name", property.Name);
-                if (!weightMap.TryAdd(property.Name, property.Value.GetString()!))
-                    throw new CheckpointException(indexPath, "the weight_map lists this tensor twice", property.Name);
+                return ReadWeightMap(indexPath, document.RootElement);
             }
-            return weightMap;
+            catch (InvalidOperationException e)
+            {
+                throw new CheckpointException(indexPath, "the index is not valid UTF-8 JSON: " + e.Message, inner: e);
+            }
         }
+    }
+
+    Dictionary<string, string> ReadWeightMap(string indexPath, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException(indexPath, "the index has no \"weight_map\" object");
+        if (root.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object)
+            foreach (var property in metadata.EnumerateObject())
+                _metadata[property.Name] = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText();
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var property in map.EnumerateObject())
+        {
+            if (property.Value.ValueKind != JsonValueKind.String)
+                throw new CheckpointException(indexPath, "the weight_map value is not a file name", property.Name);
+            if (!weightMap.TryAdd(property.Name, property.Value.GetString()!))
+                throw new CheckpointException(indexPath, "the weight_map lists this tensor twice", property.Name);
+        }
+        return weightMap;
     }
 
     public Tensor Read(string name) =>
         _owner.TryGetValue(name, out var reader) ? reader.Read(name) : throw new CheckpointException(Path, "no such tensor in the checkpoint", name);
+
+    public bool TryReadInto(string name, Tensor destination) =>
+        _owner.TryGetValue(name, out var reader)
+            ? reader is ICheckpointDirectReader direct && direct.TryReadInto(name, destination)
+            : throw new CheckpointException(Path, "no such tensor in the checkpoint", name);
 
     public void Dispose()
     {

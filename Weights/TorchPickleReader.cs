@@ -20,10 +20,11 @@ namespace ModelZoo.Weights;
 /// globals outside the allow-list there stay inert placeholders. Inside the state dict such an object is an error
 /// naming the global. Prefixes such as "module." are left to key maps.</para>
 /// </summary>
-public sealed class TorchPickleReader : ICheckpointReader
+public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectReader
 {
     public const string ZipFormat = "pytorch zip pickle";
     public const string LegacyFormat = "pytorch legacy pickle";
+    public const string TorchScriptFormat = "torchscript archive";
 
     /// <summary>Keys looked for, in this order, when the root dict holds no tensors itself.</summary>
     public static readonly IReadOnlyList<string> StateDictKeys =
@@ -133,7 +134,7 @@ public sealed class TorchPickleReader : ICheckpointReader
         {
             throw Error($"{pickle.Name}: {e.Message}");
         }
-        if (torchScript && root is PyObject) throw Error("a TorchScript archive (torch.jit.save), not a torch.save state dict; save model.state_dict() with torch.save");
+        if (torchScript && root is PyObject) Format = TorchScriptFormat;
         foreach (var storage in storages.Values)
             if (members.TryGetValue(prefix + "data/" + storage.Key, out var member))
             {
@@ -238,6 +239,16 @@ public sealed class TorchPickleReader : ICheckpointReader
 
     void Index(object? root, string? requested)
     {
+        if (Format == TorchScriptFormat && root is PyObject module && requested is null)
+        {
+            // torch.jit.save: the root is the scripted module; each module is an object whose state dict holds its
+            // attributes (parameters, buffers, submodules, flags). The tensors along the tree are the state dict.
+            _metadata["pickle.state_dict"] = $"(the TorchScript module tree of {module.TypeName})";
+            int budget = 1_000_000;
+            FlattenScriptModule(module, "", 0, ref budget);
+            IndexStorages();
+            return;
+        }
         if (root is not PyDict dict)
             throw Error(root switch
             {
@@ -276,7 +287,11 @@ public sealed class TorchPickleReader : ICheckpointReader
         _metadata["pickle.state_dict"] = path.Count == 0 ? "(the root dict)" : StateDictPath;
 
         Flatten(dict, "", 0, new HashSet<object>(ReferenceEqualityComparer.Instance));
+        IndexStorages();
+    }
 
+    void IndexStorages()
+    {
         // Check every indexed tensor against its storage and the bytes in the file.
         var sharing = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var entry in _entries)
@@ -288,6 +303,29 @@ public sealed class TorchPickleReader : ICheckpointReader
         }
         var shared = sharing.Values.Where(n => n.Count > 1).Select(n => string.Join(" = ", n)).ToList();
         if (shared.Count > 0) _metadata["pickle.shared_storage"] = string.Join("; ", shared);
+    }
+
+    void FlattenScriptModule(PyObject module, string prefix, int depth, ref int budget)
+    {
+        // A module shared by two parents is listed under both names, as nn.Module.state_dict() does; the budget stops
+        // a hostile tree of shared modules from expanding exponentially.
+        if (depth >= MaxNesting) throw Error($"the TorchScript module tree nests deeper than {MaxNesting} levels", prefix.TrimEnd('.'));
+        if (--budget < 0) throw Error("the TorchScript module tree expands to more than a million modules", prefix.TrimEnd('.'));
+        if (module.State is not PyDict attributes) return; // a module with a custom __getstate__: no attributes to read
+        foreach (var (key, value) in attributes.Items)
+        {
+            if (key is not string name) continue;
+            switch (value)
+            {
+                case TensorRef:
+                    Add(prefix + name, value, depth, new HashSet<object>());
+                    break;
+                case PyObject child when child.Callable.Module.StartsWith("__torch__", StringComparison.Ordinal):
+                    FlattenScriptModule(child, prefix + name + ".", depth + 1, ref budget);
+                    break;
+                // Flags, sizes, None and other non-tensor attributes are not weights.
+            }
+        }
     }
 
     void DescribeSiblings(PyDict dict, string chosen, List<string> path)
@@ -428,6 +466,28 @@ public sealed class TorchPickleReader : ICheckpointReader
         }
     }
 
+    public bool TryReadInto(string name, Tensor destination)
+    {
+        if (!_index.TryGetValue(name, out var item)) throw Error("no such tensor in the checkpoint", name);
+        var (entry, tensor) = item;
+        if (_bigEndian || !tensor.IsContiguous || destination.device_type != DeviceType.CPU || !destination.is_contiguous()
+            || destination.dtype != StorageDtype.ToScalarType(entry.Dtype) || !destination.shape.SequenceEqual(entry.Shape))
+            return false;
+        long extent = tensor.Extent();
+        if (extent == 0) return true;
+        var (offset, _) = _storageData[tensor.Storage.Key];
+        try
+        {
+            _stream.Seek(offset + (tensor.Storage.ElementOffset + tensor.Offset) * tensor.Storage.ElementSize, SeekOrigin.Begin);
+            TensorBytes.ReadFromStream(_stream, destination, extent * tensor.Storage.ElementSize, Path, name);
+            return true;
+        }
+        catch (Exception e) when (e is not CheckpointException and not OutOfMemoryException)
+        {
+            throw new CheckpointException(Path, "cannot read: " + e.Message, name, e);
+        }
+    }
+
     public void Dispose() => _stream.Dispose();
 
     // ---- descriptions --------------------------------------------------------------------------------------
@@ -459,7 +519,7 @@ public sealed class TorchPickleReader : ICheckpointReader
         const int MaxItems = 8;
         void Items<T>(IReadOnlyList<T> items, string open, string close, Action<T> each)
         {
-            if (depth >= 3) { sb.Append(open).Append("...").Append(items.Count).Append(" items").Append(close); return; }
+            if (depth >= 4) { sb.Append(open).Append("...").Append(items.Count).Append(" items").Append(close); return; }
             sb.Append(open);
             for (int i = 0; i < Math.Min(items.Count, MaxItems) && sb.Length <= 300; i++)
             {
@@ -489,8 +549,9 @@ public sealed class TorchPickleReader : ICheckpointReader
                 break;
             case PyObject obj:
                 sb.Append('<').Append(obj.TypeName).Append(" object, not executed");
-                var content = obj.State is PyDict or PyTuple ? obj.State : obj.Items.Count > 0 ? new PyTuple(obj.Items.ToArray()) : null;
-                if (content is not null && depth < 3) { sb.Append(": "); Describe(content, sb, depth + 1); }
+                var content = obj.Mapping is not null ? obj.Mapping : obj.State is PyDict or PyTuple ? obj.State
+                    : obj.Items.Count > 0 ? new PyTuple(obj.Items.ToArray()) : null;
+                if (content is not null && depth < 4) { sb.Append(": "); Describe(content, sb, depth + 1); }
                 sb.Append('>');
                 break;
             default: sb.Append(value.GetType().Name); break;

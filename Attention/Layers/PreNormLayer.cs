@@ -73,7 +73,6 @@ public sealed class PreNormTransformerLayer : nn.Module
     public MultiHeadAttention Attention { get; }
     readonly LayerNorm norm1, norm2;
     readonly Mlp mlp;
-    readonly Dropout residualDropout;
 
     public PreNormLayerOptions Options { get; }
 
@@ -94,24 +93,26 @@ public sealed class PreNormTransformerLayer : nn.Module
         });
         norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps);
         mlp = new Mlp(options.Hidden, options.MlpDim, options.Activation, names.MlpIn, names.MlpOut, options.Bias);
-        residualDropout = nn.Dropout(options.ResidualDropout);
         register_module(names.Norm1, norm1);
         register_module(names.Attention, Attention);
         register_module(names.Norm2, norm2);
         register_module(names.Mlp, mlp);
     }
 
+    // Functional dropout on this module's own training flag (an unregistered Dropout child would miss eval()).
+    Tensor ResidualDropout(Tensor x) => Options.ResidualDropout > 0 && training ? nn.functional.dropout(x, Options.ResidualDropout, training: true) : x;
+
     /// <summary>x [B, L, D]; mask over keys (padding, causal, bias).</summary>
     public Tensor forward(Tensor x, AttentionMask? mask = null)
     {
-        x = x + residualDropout.forward(Attention.forward(norm1.forward(x), null, mask));
-        return x + residualDropout.forward(mlp.forward(norm2.forward(x)));
+        x = x + ResidualDropout(Attention.forward(norm1.forward(x), null, mask));
+        return x + ResidualDropout(mlp.forward(norm2.forward(x)));
     }
 
     /// <summary>Incremental decoding: new positions attend over the cache plus themselves.</summary>
     public Tensor ForwardCached(Tensor x, LayerKeyValueCache cache, AttentionMask? mask = null)
     {
-        x = x + residualDropout.forward(Attention.ForwardCached(norm1.forward(x), cache, mask));
-        return x + residualDropout.forward(mlp.forward(norm2.forward(x)));
+        x = x + ResidualDropout(Attention.ForwardCached(norm1.forward(x), cache, mask));
+        return x + ResidualDropout(mlp.forward(norm2.forward(x)));
     }
 }

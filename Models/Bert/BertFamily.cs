@@ -36,6 +36,8 @@ public sealed class BertFamily : ModelFamily
         Config = config,
         Build = () => new BertModel(config),
         KeyMapFor = _ => KeyMap,
+        // `modelzoo convert --layout huggingface` writes the Hugging Face BertModel names (bert.*).
+        Layouts = new Dictionary<string, KeyMap> { ["huggingface"] = KeyMap.Identity.StripPrefix("bert.") },
         CheckpointFormats = new[] { "Hugging Face BertModel / BertForPreTraining (safetensors or pytorch_model.bin)", "safetensors in this library's layout" },
         Tokenizer = "bert-wordpiece (uncased)",
         WeightsSource = source,

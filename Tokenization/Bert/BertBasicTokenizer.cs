@@ -12,6 +12,8 @@ namespace ModelZoo.Tokenization.Bert;
 /// </summary>
 public sealed class BertBasicTokenizer(bool lowerCase, IReadOnlySet<string> neverSplit)
 {
+    readonly HashSet<int> _neverSplitStarts = neverSplit.Where(t => t.Length > 0).Select(t => char.ConvertToUtf32(t, 0)).ToHashSet();
+
     public static readonly IReadOnlySet<string> DefaultNeverSplit = new HashSet<string>(["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"], StringComparer.Ordinal);
 
     public bool LowerCase { get; } = lowerCase;
@@ -23,8 +25,7 @@ public sealed class BertBasicTokenizer(bool lowerCase, IReadOnlySet<string> neve
         foreach (var word in PythonText.SplitOnSpace(cleaned))
         {
             var token = word;
-            string asString = PythonText.FromCodePoints(token);
-            if (neverSplit.Contains(asString)) { pieces.Add(token); continue; }
+            if (_neverSplitStarts.Contains(token[0]) && neverSplit.Contains(PythonText.FromCodePoints(token))) { pieces.Add(token); continue; }
             if (LowerCase) token = StripAccents(PythonText.Lower(token));
             SplitOnPunctuation(token, pieces);
         }
@@ -51,6 +52,9 @@ public sealed class BertBasicTokenizer(bool lowerCase, IReadOnlySet<string> neve
 
     static int[] StripAccents(int[] codePoints)
     {
+        bool plain = true;
+        foreach (int cp in codePoints) if (cp >= 0xC0) { plain = false; break; }
+        if (plain) return codePoints; // nothing below U+00C0 decomposes or is a mark
         var decomposed = PythonText.Normalize(PythonText.FromCodePoints(codePoints), NormalizationForm.FormD);
         var output = new List<int>(decomposed.Length);
         foreach (int cp in PythonText.CodePoints(decomposed))

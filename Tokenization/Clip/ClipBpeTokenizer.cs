@@ -1,6 +1,6 @@
 using System.IO.Compression;
 using System.Text;
-using Microsoft.ML.Tokenizers;
+using ModelZoo.Tokenization.Bpe;
 using ModelZoo.Tokenization.Text;
 
 namespace ModelZoo.Tokenization.Clip;
@@ -22,11 +22,12 @@ public sealed class ClipBpeTokenizer : TextTokenizer
     const int MergeCount = 49152 - 256 - 2;
     const string EmbeddedMerges = "ModelZoo.Tokenization.Resources.bpe_simple_vocab_16e6.txt.gz";
 
-    readonly BpeTokenizer _bpe;
+    readonly BytePairEncoder _bpe;
     readonly string[] _tokens;
     readonly Dictionary<string, int> _ids;
+    readonly int[] _byteIds = new int[256], _endOfWordByteIds = new int[256];
 
-    ClipBpeTokenizer(string[] merges)
+    ClipBpeTokenizer(string[] merges, string source)
     {
         var vocabulary = new List<string>(2 * 256 + merges.Length + 2);
         vocabulary.AddRange(ByteLevel.Table.Select(e => e.Char.ToString()));
@@ -39,14 +40,21 @@ public sealed class ClipBpeTokenizer : TextTokenizer
         for (int i = 0; i < _tokens.Length; i++) _ids[_tokens[i]] = i;
         int start = _ids[StartOfText], end = _ids[EndOfText];
         SpecialTokens = new SpecialTokenIds(Pad: 0, Start: start, End: end);
-        _bpe = BpeTokenizer.Create(new BpeOptions(_ids)
+        foreach (var (b, c) in ByteLevel.Table)
         {
-            Merges = merges,
-            ByteLevel = true,
-            EndOfWordSuffix = "</w>",
-            PreTokenizer = ClipPreTokenizer.Instance,
-            SpecialTokens = new Dictionary<string, int> { [StartOfText] = start, [EndOfText] = end },
-        });
+            _byteIds[b] = _ids[c.ToString()];
+            _endOfWordByteIds[b] = _ids[c + "</w>"];
+        }
+        var pairs = new Dictionary<long, (int, int)>(merges.Length);
+        for (int rank = 0; rank < merges.Length; rank++)
+        {
+            int space = merges[rank].IndexOf(' ');
+            string left = merges[rank][..space], right = merges[rank][(space + 1)..];
+            if (!_ids.TryGetValue(left, out int l) || !_ids.TryGetValue(right, out int r))
+                throw new InvalidDataException($"{source}: merge {rank + 1} '{merges[rank]}' uses a symbol that no earlier merge made");
+            pairs[BytePairEncoder.Key(l, r)] = (rank, _ids[left + right]);
+        }
+        _bpe = new BytePairEncoder(pairs);
     }
 
     static ClipBpeTokenizer? s_default;
@@ -96,7 +104,7 @@ public sealed class ClipBpeTokenizer : TextTokenizer
             if (parts.Length != 2) throw new InvalidDataException($"{source}: line {i + 2} is not a merge of two symbols: '{lines[i + 1]}'");
             merges[i] = parts[0] + " " + parts[1];
         }
-        return new ClipBpeTokenizer(merges);
+        return new ClipBpeTokenizer(merges, source);
     }
 
     public override string Name => "clip-bpe";
@@ -129,18 +137,19 @@ public sealed class ClipBpeTokenizer : TextTokenizer
 
     static string CollapseWhiteSpace(string text)
     {
+        // White_Space characters are all in the BMP: UTF-16 units suffice.
         var sb = new StringBuilder(text.Length);
         bool inSpace = false;
-        foreach (var rune in text.EnumerateRunes())
+        foreach (char c in text)
         {
-            if (PythonText.IsWhiteSpaceProperty(rune.Value))
+            if (PythonText.IsWhiteSpaceProperty(c))
             {
                 if (!inSpace) sb.Append(' ');
                 inSpace = true;
             }
             else
             {
-                sb.Append(rune.ToString());
+                sb.Append(c);
                 inSpace = false;
             }
         }
@@ -151,7 +160,18 @@ public sealed class ClipBpeTokenizer : TextTokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var cleaned = Clean(text);
-        return cleaned.Length == 0 ? [] : _bpe.EncodeToIds(cleaned);
+        var ids = new List<int>();
+        foreach (var (offset, length) in ClipPreTokenizer.Split(cleaned))
+        {
+            var piece = cleaned.Substring(offset, length);
+            if (piece is StartOfText or EndOfText) { ids.Add(_ids[piece]); continue; }
+            // Byte-level symbols; the last one carries the end-of-word mark.
+            var utf8 = Encoding.UTF8.GetBytes(piece);
+            var symbols = new int[utf8.Length];
+            for (int i = 0; i < utf8.Length; i++) symbols[i] = i == utf8.Length - 1 ? _endOfWordByteIds[utf8[i]] : _byteIds[utf8[i]];
+            ids.AddRange(_bpe.Encode(symbols, piece));
+        }
+        return ids;
     }
 
     public override IReadOnlyList<string> Tokenize(string text) => EncodeToIds(text).Select(id => _tokens[id]).ToList();

@@ -1,5 +1,4 @@
 using System.Text;
-using Microsoft.ML.Tokenizers;
 using ModelZoo.Tokenization.Text;
 
 namespace ModelZoo.Tokenization.Clip;
@@ -10,14 +9,8 @@ namespace ModelZoo.Tokenization.Clip;
 /// Whitespace between matches is skipped, and so is U+0345 (see <see cref="IsOther"/>). (.NET's Regex works on UTF-16 units and would not see letters outside the
 /// Basic Multilingual Plane as letters.)
 /// </summary>
-public sealed class ClipPreTokenizer : PreTokenizer
+public static class ClipPreTokenizer
 {
-    public static ClipPreTokenizer Instance { get; } = new();
-
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) => Split(text);
-
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => Split(text.ToString());
-
     public static List<(int Offset, int Length)> Split(string text)
     {
         var spans = new List<(int, int)>();

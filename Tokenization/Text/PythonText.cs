@@ -82,14 +82,13 @@ public static class PythonText
         return words;
     }
 
-    /// <summary>Python's <c>str.strip()</c>.</summary>
+    /// <summary>Python's <c>str.strip()</c> (every whitespace character is in the BMP, so UTF-16 units suffice).</summary>
     public static string Strip(string text)
     {
-        var cps = CodePoints(text);
-        int start = 0, end = cps.Length;
-        while (start < end && IsSpace(cps[start])) start++;
-        while (end > start && IsSpace(cps[end - 1])) end--;
-        return start == 0 && end == cps.Length ? text : FromCodePoints(cps.AsSpan(start, end - start));
+        int start = 0, end = text.Length;
+        while (start < end && IsSpace(text[start])) start++;
+        while (end > start && IsSpace(text[end - 1])) end--;
+        return start == 0 && end == text.Length ? text : text[start..end];
     }
 
     /// <summary>
@@ -111,7 +110,16 @@ public static class PythonText
         return result.ToArray();
     }
 
-    public static string Lower(string text) => FromCodePoints(Lower(CodePoints(text)));
+    public static string Lower(string text)
+    {
+        bool ascii = true;
+        foreach (char c in text) if (c >= 0x80) { ascii = false; break; }
+        if (!ascii) return FromCodePoints(Lower(CodePoints(text)));
+        return string.Create(text.Length, text, static (span, source) =>
+        {
+            for (int i = 0; i < span.Length; i++) span[i] = source[i] is >= 'A' and <= 'Z' ? (char)(source[i] + 32) : source[i];
+        });
+    }
 
     // Final_Sigma: a cased letter before (skipping case-ignorable characters) and no cased letter after.
     static bool IsFinalSigma(ReadOnlySpan<int> cps, int i)
@@ -134,40 +142,8 @@ public static class PythonText
             or 0xFE13 or 0xFE52 or 0xFE55 or 0xFF07 or 0xFF0E or 0xFF1A;
 
     /// <summary>
-    /// Unicode normalisation that never throws: .NET rejects lone surrogates and U+FFFE/U+FFFF, which Python passes
-    /// through unchanged. They never combine with anything, so the text is normalised piecewise around them.
+    /// NFC or NFD as Python's unicodedata.normalize computes them, independent of ICU and of the globalization mode
+    /// (see <see cref="UnicodeNormalizer"/>); lone surrogates and noncharacters pass through.
     /// </summary>
-    public static string Normalize(string text, NormalizationForm form)
-    {
-        if (text.Length == 0) return text;
-        bool clean = true;
-        for (int i = 0; i < text.Length && clean; i++)
-        {
-            char c = text[i];
-            if (c is '\uFFFE' or '\uFFFF') clean = false;
-            else if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) i++;
-            else if (char.IsSurrogate(c)) clean = false;
-        }
-        if (clean) return text.IsNormalized(form) ? text : text.Normalize(form);
-
-        var sb = new StringBuilder(text.Length);
-        int start = 0;
-        for (int i = 0; i <= text.Length; i++)
-        {
-            bool bad = false;
-            if (i < text.Length)
-            {
-                char c = text[i];
-                if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { i++; continue; }
-                bad = c is '\uFFFE' or '\uFFFF' || char.IsSurrogate(c);
-            }
-            if (bad || i == text.Length)
-            {
-                if (i > start) sb.Append(text.AsSpan(start, i - start).ToString().Normalize(form));
-                if (bad) sb.Append(text[i]);
-                start = i + 1;
-            }
-        }
-        return sb.ToString();
-    }
+    public static string Normalize(string text, NormalizationForm form) => UnicodeNormalizer.Normalize(text, form);
 }

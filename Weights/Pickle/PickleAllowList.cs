@@ -26,6 +26,9 @@ internal static class PickleAllowList
         "torch._utils._rebuild_parameter_with_state", "torch._tensor._rebuild_from_type_v2",
         "collections.OrderedDict", "builtins.dict", "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset",
         "torch.Size", "_codecs.encode", "builtins.bytearray", "builtins.bytes",
+        // TorchScript archives wrap typed lists and dicts in these; each returns its first argument.
+        "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.build_doublelist",
+        "torch.jit._pickle.build_boollist", "torch.jit._pickle.restore_type_tag",
     };
 
     /// <summary>Globals that appear as plain data (a tensor's type, a dtype) and are never called.</summary>
@@ -104,6 +107,13 @@ internal static class PickleAllowList
                     string encoding = args.Count > 1 && args[1] is string e ? e.ToLowerInvariant() : "utf-8";
                     return encoding is "latin1" or "latin-1" or "iso-8859-1" ? Encoding.Latin1.GetBytes(text) : Encoding.UTF8.GetBytes(text);
                 }
+            case "torch.jit._pickle.build_intlist":
+            case "torch.jit._pickle.build_tensorlist":
+            case "torch.jit._pickle.build_doublelist":
+            case "torch.jit._pickle.build_boollist":
+            case "torch.jit._pickle.restore_type_tag":
+                Require(g, args, 1);
+                return args[0];
             case "builtins.bytearray":
             case "builtins.bytes":
                 return args.Count == 0 ? Array.Empty<byte>() : args[0] is byte[] bytes ? bytes : throw Bad(g, "source", args[0]);

@@ -380,7 +380,7 @@ internal sealed class PickleMachine
         switch (target)
         {
             case PyDict dict: dict.Set(key, value); break;
-            case PyObject obj: obj.Items.Add(new PyTuple(new[] { key, value })); break;
+            case PyObject obj: (obj.Mapping ??= new PyDict()).Set(key, value); break;
             default: throw Error(at, $"SETITEM on a {TypeName(target)}");
         }
     }

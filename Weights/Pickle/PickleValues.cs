@@ -32,8 +32,10 @@ internal sealed class PyObject
     public PyGlobal Callable { get; }
     public object? Arguments { get; }
     public object? State { get; set; }
-    /// <summary>Items appended or set on the object (list and dict subclasses pickle their contents this way).</summary>
+    /// <summary>Items appended to the object (list subclasses pickle their contents this way).</summary>
     public List<object?> Items { get; } = new();
+    /// <summary>Items set on the object (dict subclasses such as Lightning's AttributeDict pickle their contents this way).</summary>
+    public PyDict? Mapping { get; set; }
     public long Id { get; }
 
     /// <summary>The class behind copyreg reconstruction (protocol 0/1 objects), else the callable itself.</summary>

@@ -5,13 +5,17 @@ public static class CliRunner
 {
     static readonly object ConsoleLock = new();
 
-    public static (int ExitCode, string Out, string Error) Run(params string[] args)
+    public static (int ExitCode, string Out, string Error) Run(params string[] args) => RunWithInput("", args);
+
+    /// <summary>Runs with <paramref name="stdin"/> as standard input.</summary>
+    public static (int ExitCode, string Out, string Error) RunWithInput(string stdin, params string[] args)
     {
         lock (ConsoleLock)
         {
-            var (oldOut, oldError) = (Console.Out, Console.Error);
+            var (oldIn, oldOut, oldError) = (Console.In, Console.Out, Console.Error);
             var output = new StringWriter();
             var error = new StringWriter();
+            Console.SetIn(new StringReader(stdin));
             Console.SetOut(output);
             Console.SetError(error);
             try
@@ -21,6 +25,7 @@ public static class CliRunner
             }
             finally
             {
+                Console.SetIn(oldIn);
                 Console.SetOut(oldOut);
                 Console.SetError(oldError);
             }

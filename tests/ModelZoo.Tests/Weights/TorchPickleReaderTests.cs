@@ -363,11 +363,65 @@ public class TorchPickleReaderTests
 
         path = WriteFile("twice.pt", TorchSaveBuilder.ZipFile(new[] { ("a/data.pkl", pickle), ("b/data.pkl", pickle) }));
         Assert.That(Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose())!.Message, Does.Contain("several data.pkl"));
+    }
 
-        // TorchScript archives hold code and constants; their root is a scripted module object.
-        var script = new PickleWriter().Proto(2).Global("__torch__", "MyModule").EmptyTuple().NewObj().Stop().ToArray();
-        path = WriteFile("scripted.pt", TorchSaveBuilder.ZipFile(new[] { ("m/data.pkl", script), ("m/constants.pkl", new PickleWriter().Proto(2).EmptyTuple().Stop().ToArray()) }));
-        Assert.That(Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose())!.Message, Does.Contain("TorchScript"));
+    /// <summary>A scripted module as torch.jit.save pickles it: GLOBAL class, EMPTY_TUPLE, NEWOBJ, then its attribute dict and BUILD.</summary>
+    static PickleWriter ScriptModule(PickleWriter w, string module, string cls, Action<PickleWriter> attributes)
+    {
+        w.Global(module, cls).EmptyTuple().NewObj().EmptyDict().Mark().Str("training").Bool(false);
+        attributes(w);
+        return w.SetItems().Build();
+    }
+
+    [Test]
+    public void TorchScriptArchivesYieldTheTensorsOfTheirModuleTree()
+    {
+        // Shaped like openai/CLIP's released .pt files (torch.jit.save of the model).
+        var w = new PickleWriter().Proto(2);
+        ScriptModule(w, "__torch__.clip.model", "CLIP", root =>
+        {
+            root.Str("positional_embedding").Tensor("0", "FloatStorage", 6, 0, new long[] { 3, 2 }, new long[] { 2, 1 });
+            root.Str("visual");
+            ScriptModule(root, "__torch__.clip.model", "VisionTransformer", visual =>
+            {
+                visual.Str("input_resolution").Int(224);
+                visual.Str("conv1");
+                ScriptModule(visual, "__torch__.torch.nn.modules.conv", "Conv2d", conv =>
+                    conv.Str("weight").Tensor("1", "HalfStorage", 4, 0, new long[] { 1, 1, 2, 2 }, new long[] { 4, 4, 2, 1 }).Str("bias").None());
+                visual.Str("attn");
+                ScriptModule(visual, "__torch__.torch.nn.modules.activation", "MultiheadAttention", attn =>
+                    attn.Str("in_proj_weight").Tensor("2", "FloatStorage", 2, 0, new long[] { 2 }, new long[] { 1 })
+                        .Str("dims").Global("torch.jit._pickle", "build_intlist").EmptyList().Mark().Int(1).Int(2).Appends().Tuple1().Reduce());
+            });
+            root.Str("logit_scale").Tensor("3", "FloatStorage", 1, 0, Array.Empty<long>(), Array.Empty<long>());
+        });
+        var storages = new Dictionary<string, byte[]>
+        {
+            ["0"] = arange(6f).bytes.ToArray(), ["1"] = ones(4, dtype: ScalarType.Float16).bytes.ToArray(),
+            ["2"] = tensor(new[] { 5f, 6f }).bytes.ToArray(), ["3"] = tensor(new[] { 4.6f }).bytes.ToArray(),
+        };
+        var members = new List<(string, byte[])> { ("ViT-B-32/data.pkl", w.Stop().ToArray()), ("ViT-B-32/constants.pkl", new PickleWriter().Proto(2).EmptyTuple().Stop().ToArray()),
+            ("ViT-B-32/code/__torch__/clip/model.py", "class CLIP: ..."u8.ToArray()) };
+        members.AddRange(storages.Select(kv => ("ViT-B-32/data/" + kv.Key, kv.Value)));
+        var path = WriteFile("ViT-B-32.pt", TorchSaveBuilder.ZipFile(members));
+        using var reader = Checkpoint.Open(path);
+        Assert.That(reader.Format, Is.EqualTo(TorchPickleReader.TorchScriptFormat));
+        Assert.That(reader.Entries.Select(e => e.Name), Is.EqualTo(new[] { "positional_embedding", "visual.conv1.weight", "visual.attn.in_proj_weight", "logit_scale" }));
+        Assert.That(reader.Metadata["pickle.state_dict"], Does.Contain("__torch__.clip.model.CLIP"));
+        using var conv = reader.Read("visual.conv1.weight");
+        Assert.That(conv.dtype, Is.EqualTo(ScalarType.Float16));
+        using var scale = reader.Read("logit_scale");
+        Assert.That(scale.item<float>(), Is.EqualTo(4.6f));
+
+        // A module tree that shares modules exponentially is stopped by the budget, not expanded.
+        var bomb = new PickleWriter().Proto(2);
+        bomb.Global("__torch__", "M").EmptyTuple().NewObj().EmptyDict().Mark().Str("w").Tensor("0", "FloatStorage", 6, 0, new long[] { 6 }, new long[] { 1 }).SetItems().Build().Put(0).Op('0');
+        for (int i = 1; i <= 40; i++)
+            bomb.Global("__torch__", "M").EmptyTuple().NewObj().EmptyDict().Mark().Str("a").Get(i - 1).Str("b").Get(i - 1).SetItems().Build().Put(i).Raw(i < 40 ? new[] { (byte)'0' } : Array.Empty<byte>());
+        members[0] = ("ViT-B-32/data.pkl", bomb.Stop().ToArray());
+        path = WriteFile("bomb.pt", TorchSaveBuilder.ZipFile(members));
+        var e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("nests deeper").Or.Contain("more than a million"));
     }
 
     [Test]

@@ -1,0 +1,150 @@
+using System.Text.Json;
+using ModelZoo.Models.Catalog;
+using ModelZoo.Models.Clip;
+using ModelZoo.Tests.Support;
+using ModelZoo.Tokenization.Clip;
+using NUnit.Framework;
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Tests.Clip;
+
+public class ClipZeroShotTests
+{
+    string _directory = "";
+
+    [SetUp]
+    public void CreateDirectory() => _directory = TestPaths.TempDirectory();
+
+    [TearDown]
+    public void DeleteDirectory() => Directory.Delete(_directory, true);
+
+    string WriteImage(string name, int width, int height, SKColor color)
+    {
+        using var bitmap = new SKBitmap(width, height);
+        bitmap.Erase(color);
+        for (int x = 0; x < width; x += 3) bitmap.SetPixel(x, height / 2, SKColors.White);
+        string path = Path.Combine(_directory, name);
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+        return path;
+    }
+
+    [Test]
+    public void OneTemplateGivesTheSoftmaxOfClipLogits()
+    {
+        manual_seed(4);
+        using var model = ModelCatalog.Default.Create<ClipModel>("clip-tiny");
+        var classifier = new ClipZeroShotClassifier(model, ClipBpeTokenizer.Default());
+        var images = randn(2, 3, 32, 32);
+        var labels = new[] { "cat", "dog", "red car" };
+        var predictions = classifier.Classify(images, labels, new[] { "a photo of a {}." }, topK: 2);
+
+        using var _ = no_grad();
+        var logits = model.forward(images, classifier.Tokenize(labels.Select(l => $"a photo of a {l}.").ToList())).LogitsPerImage;
+        var expected = logits.softmax(-1);
+        for (int i = 0; i < 2; i++)
+        {
+            var row = expected[i].data<float>().ToArray();
+            Assert.That(predictions[i].Probabilities, Is.EqualTo(row).Within(1e-5));
+            Assert.That(predictions[i].Top, Has.Count.EqualTo(2));
+            Assert.That(predictions[i].Top[0].Probability, Is.EqualTo(row.Max()).Within(1e-6));
+            Assert.That(predictions[i].Top[0].Label, Is.EqualTo(labels[Array.IndexOf(row, row.Max())]));
+        }
+    }
+
+    [Test]
+    public void SeveralTemplatesAverageTheNormalisedPromptFeatures()
+    {
+        using var model = ModelCatalog.Default.Create<ClipModel>("clip-tiny");
+        var classifier = new ClipZeroShotClassifier(model, ClipBpeTokenizer.Default());
+        var templates = new[] { "a photo of a {}.", "a drawing of a {}." };
+        using var classes = classifier.ClassEmbeddings(new[] { "cat" }, templates);
+        using var _ = no_grad();
+        var features = model.EncodeText(classifier.Tokenize(new[] { "a photo of a cat.", "a drawing of a cat." }));
+        var normalised = features / features.norm(-1, keepdim: true);
+        var mean = normalised.mean(new long[] { 0 });
+        Assert.That((classes[0] - mean / mean.norm()).abs().max().item<float>(), Is.LessThan(1e-6f));
+        Assert.That(classes[0].norm().item<float>(), Is.EqualTo(1f).Within(1e-5));
+        Assert.Throws<ArgumentException>(() => classifier.ClassEmbeddings(new[] { "cat" }, new[] { "no placeholder" }));
+    }
+
+    [Test]
+    public void RetrievalRanksByCosineInBothDirections()
+    {
+        var images = tensor(new float[,] { { 1, 0 }, { 0, 2 } });
+        var texts = tensor(new float[,] { { 0, 1 }, { 3, 0.1f }, { 1, 1 } });
+        var imageToText = ClipRetrieval.ImageToText(images, texts, topK: 2);
+        Assert.That(imageToText[0].Indices, Is.EqualTo(new[] { 1, 2 }));
+        Assert.That(imageToText[1].Indices, Is.EqualTo(new[] { 0, 2 }));
+        Assert.That(imageToText[1].Similarities[0], Is.EqualTo(1f).Within(1e-6));
+        var textToImage = ClipRetrieval.TextToImage(images, texts, topK: 5);
+        Assert.That(textToImage.Select(r => r.Indices[0]), Is.EqualTo(new[] { 1, 0, 0 }));
+        Assert.That(textToImage[0].Indices, Has.Count.EqualTo(2), "k is capped by the gallery size");
+    }
+
+    [Test]
+    public void PreprocessingResizesTheShortSideCropsAndNormalises()
+    {
+        string path = WriteImage("wide.png", 60, 30, new SKColor(255, 0, 0));
+        using var pixels = new ClipImagePreprocessor(16).Load(path);
+        Assert.That(pixels.shape, Is.EqualTo(new long[] { 3, 16, 16 }));
+        // A red corner pixel: (1 - mean) / std in R, (0 - mean) / std in G and B.
+        Assert.That(pixels[0, 0, 0].item<float>(), Is.EqualTo((1 - ClipImagePreprocessor.Mean[0]) / ClipImagePreprocessor.Std[0]).Within(1e-3));
+        Assert.That(pixels[1, 0, 0].item<float>(), Is.EqualTo(-ClipImagePreprocessor.Mean[1] / ClipImagePreprocessor.Std[1]).Within(1e-3));
+        var bad = Path.Combine(_directory, "bad.png");
+        File.WriteAllText(bad, "not an image");
+        var e = Assert.Throws<InvalidDataException>(() => new ClipImagePreprocessor(16).Load(bad));
+        Assert.That(e!.Message, Does.Contain(bad));
+    }
+
+    [Test]
+    public void ZeroShotCommandPrintsTheProbabilitiesOfTheLoadedWeights()
+    {
+        manual_seed(9);
+        using var model = ModelCatalog.Default.Create<ClipModel>("clip-tiny");
+        string weights = SafetensorsBuilder.Write(Path.Combine(_directory, "clip-tiny.safetensors"), model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value));
+        string red = WriteImage("red.png", 40, 50, new SKColor(220, 20, 20));
+        string blue = WriteImage("blue.png", 32, 32, new SKColor(20, 20, 220));
+
+        var (code, output, error) = CliRunner.Run("zero-shot", "--model", "clip-tiny", "--weights", weights, "--image", red, blue,
+            "--labels", "cat, dog,car", "--template", "a photo of a {}.", "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var json = JsonDocument.Parse(output);
+        var results = json.RootElement.GetProperty("images").EnumerateArray().ToList();
+        Assert.That(results, Has.Count.EqualTo(2));
+
+        var classifier = new ClipZeroShotClassifier(model, ClipBpeTokenizer.Default());
+        using var pixels = new ClipImagePreprocessor(32).Load(new[] { red, blue });
+        var expected = classifier.Classify(pixels, new[] { "cat", "dog", "car" });
+        for (int i = 0; i < 2; i++)
+        {
+            var probabilities = results[i].GetProperty("probabilities").EnumerateArray().ToList();
+            Assert.That(probabilities.Select(p => p.GetProperty("label").GetString()), Is.EqualTo(new[] { "cat", "dog", "car" }));
+            var values = probabilities.Select(p => p.GetProperty("probability").GetSingle()).ToArray();
+            Assert.That(values.Sum(), Is.EqualTo(1f).Within(1e-4));
+            Assert.That(values, Is.EqualTo(expected[i].Probabilities).Within(1e-5));
+        }
+
+        (code, output, error) = CliRunner.Run("zero-shot", "--model", "clip-tiny", "--weights", weights, "--image", red, "--labels", "cat,dog", "--top-k", "1");
+        Assert.That(code, Is.EqualTo(0), error);
+        Assert.That(output, Does.Contain(red).And.Contain("probability"));
+        Assert.That(output.Contains("cat") ^ output.Contains("dog"), Is.True, "only the best label is printed");
+    }
+
+    [Test]
+    public void ZeroShotCommandErrorsAreOneLine()
+    {
+        string red = WriteImage("red.png", 8, 8, SKColors.Red);
+        var (code, _, error) = CliRunner.Run("zero-shot", "--model", "bert-tiny", "--image", red, "--labels", "a,b");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.StartWith("modelzoo: error: 'bert-tiny' is a bert model"));
+        (code, _, error) = CliRunner.Run("zero-shot", "--model", "clip-tiny", "--image", Path.Combine(_directory, "missing.jpg"), "--labels", "a,b");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("missing.jpg"));
+        (code, _, error) = CliRunner.Run("zero-shot", "--model", "clip-tiny", "--weights", Path.Combine(_directory, "none.pt"), "--image", red, "--labels", "a,b");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("none.pt"));
+    }
+}
