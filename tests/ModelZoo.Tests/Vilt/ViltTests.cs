@@ -371,3 +371,44 @@ public class ViltHuggingFaceParityTests
         Assert.That(result.Outputs.Select(o => o.Name), Does.Contain("vqa_logits").And.Contain("hidden_states.0").And.Contain("last_hidden_state"));
     }
 }
+
+public class ViltConvertCommandTests
+{
+    [Test]
+    public void ModelzooConvertWritesTheHuggingFaceLayoutAndBack()
+    {
+        var directory = TestPaths.TempDirectory();
+        try
+        {
+            manual_seed(31);
+            using var model = ModelZoo.Models.Catalog.ModelCatalog.Default.Create<ViltModel>("vilt-tiny");
+            var original = SafetensorsBuilder.Write(Path.Combine(directory, "original.safetensors"), model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value));
+
+            var (code, _, error) = CliRunner.Run("convert", original, "--model", "vilt-tiny", "--layout", "huggingface", "--out", Path.Combine(directory, "hf.safetensors"));
+            Assert.That(code, Is.EqualTo(0), error);
+            string hfPath = Path.Combine(directory, "hf.safetensors");
+            using (var reader = Checkpoint.Open(hfPath))
+            {
+                var names = reader.Entries.Select(e => e.Name).ToList();
+                Assert.That(names, Does.Contain("vilt.encoder.layer.1.attention.attention.value.bias").And.Contain("classifier.3.weight")
+                    .And.Contain("vilt.embeddings.position_embeddings"));
+                Assert.That(names.Where(n => n.StartsWith("transformer.")), Is.Empty);
+            }
+
+            (code, _, error) = CliRunner.Run("convert", hfPath, "--model", "vilt-tiny", "--out", Path.Combine(directory, "back.safetensors"));
+            Assert.That(code, Is.EqualTo(0), error);
+            using var back = Checkpoint.Open(Path.Combine(directory, "back.safetensors"));
+            var state = model.state_dict();
+            Assert.That(back.Entries.Select(e => e.Name), Is.EquivalentTo(state.Keys));
+            foreach (var entry in back.Entries)
+            {
+                using var value = back.Read(entry.Name);
+                Assert.That(value.equal(state[entry.Name]).all().item<bool>(), Is.True, entry.Name);
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, true);
+        }
+    }
+}
