@@ -38,6 +38,8 @@ public sealed record PreNormLayerOptions
     public bool Bias { get; init; } = true;
     /// <summary>Bias of the q/k/v projections alone (timm / ViLT qkv_bias); defaults to <see cref="Bias"/>.</summary>
     public bool? QkvBias { get; init; }
+    /// <summary>LayerNorms with a bias (nanoGPT bias=False and MPT no_bias drop it).</summary>
+    public bool LayerNormBias { get; init; } = true;
     public double AttentionDropout { get; init; }
     public double ResidualDropout { get; init; }
     public PreNormLayerNames Names { get; init; } = PreNormLayerNames.Clip;
@@ -80,7 +82,7 @@ public sealed class PreNormTransformerLayer : nn.Module
     {
         Options = options;
         var names = options.Names;
-        norm1 = nn.LayerNorm(options.Hidden, options.LayerNormEps);
+        norm1 = nn.LayerNorm(options.Hidden, options.LayerNormEps, bias: options.LayerNormBias);
         Attention = new MultiHeadAttention(new MultiHeadAttentionOptions
         {
             QueryDim = options.Hidden,
@@ -91,7 +93,7 @@ public sealed class PreNormTransformerLayer : nn.Module
             OutputBias = options.Bias,
             Dropout = options.AttentionDropout,
         });
-        norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps);
+        norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps, bias: options.LayerNormBias);
         mlp = new Mlp(options.Hidden, options.MlpDim, options.Activation, names.MlpIn, names.MlpOut, options.Bias);
         register_module(names.Norm1, norm1);
         register_module(names.Attention, Attention);

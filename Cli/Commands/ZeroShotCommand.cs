@@ -43,9 +43,8 @@ public sealed class ZeroShotCommand : ICliCommand
                 WeightsPath = weightsPath, Device = parse.GetValue(device)!, Dtype = parse.GetValue(dtype)!,
             });
             var classifier = new ClipZeroShotClassifier(clip, ClipBpeTokenizer.Default());
-            using var pixels = new ClipImagePreprocessor(clip.Config.ImageResolution).Load(imageFiles);
             int k = parse.GetValue(top) is int t && t > 0 ? Math.Min(t, labelList.Count) : labelList.Count;
-            var predictions = classifier.Classify(pixels, labelList, templateList, k);
+            var predictions = classifier.ClassifyFiles(imageFiles, labelList, templateList, k);
 
             if (parse.GetValue(json))
             {

@@ -1,4 +1,5 @@
 using ModelZoo.Attention;
+using ModelZoo.Models.Common;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -104,9 +105,7 @@ public sealed class ClipModel : nn.Module
     /// <summary>Cosine similarities scaled by exp(logit_scale): [images, texts].</summary>
     public Tensor Logits(Tensor imageFeatures, Tensor textFeatures)
     {
-        var image = imageFeatures / imageFeatures.norm(1, keepdim: true);
-        var text = textFeatures / textFeatures.norm(1, keepdim: true);
-        return logit_scale.exp() * matmul(image, text.t());
+        return logit_scale.exp() * matmul(ContrastiveLosses.Normalize(imageFeatures), ContrastiveLosses.Normalize(textFeatures).t());
     }
 
     /// <summary>CLIP.forward: (logits_per_image [B_img, B_txt], logits_per_text [B_txt, B_img]) with both towers' outputs.</summary>

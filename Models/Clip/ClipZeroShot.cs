@@ -1,3 +1,5 @@
+using ModelZoo.Models.Common;
+using ModelZoo.Processing.Images;
 using ModelZoo.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -22,13 +24,17 @@ public sealed class ClipZeroShotClassifier
     readonly ClipModel _model;
     readonly ITextTokenizer _tokenizer;
 
-    public ClipZeroShotClassifier(ClipModel model, ITextTokenizer tokenizer)
+    public ClipZeroShotClassifier(ClipModel model, ITextTokenizer tokenizer, ImageResampler resampler = ImageResampler.Pil)
     {
         _model = model;
         _tokenizer = tokenizer;
         if (tokenizer.VocabularySize > model.Config.VocabSize)
             throw new ArgumentException($"the tokenizer '{tokenizer.Name}' has {tokenizer.VocabularySize} ids but the model's token embedding has {model.Config.VocabSize} rows");
+        ImageProcessor = new ClipImageProcessor(model.Config.ImageResolution, resampler);
     }
+
+    /// <summary>CLIP's image transform at the model's resolution (PIL's bicubic by default, as openai/CLIP).</summary>
+    public ClipImageProcessor ImageProcessor { get; }
 
     /// <summary>Texts → CLIP token ids [N, context_length] (start/end of text, zero padding, cut with the end kept).</summary>
     public Tensor Tokenize(IReadOnlyList<string> texts)
@@ -55,8 +61,8 @@ public sealed class ClipZeroShotClassifier
         foreach (var label in labels)
         {
             var features = _model.EncodeText(Tokenize(Prompts(label, templates)).to(device));
-            var mean = Normalize(features).mean(new long[] { 0 });
-            rows.Add(mean / mean.norm());
+            var mean = ContrastiveLosses.Normalize(features).mean(new long[] { 0 });
+            rows.Add(ContrastiveLosses.Normalize(mean));
         }
         return stack(rows).MoveToOuterDisposeScope();
     }
@@ -67,7 +73,7 @@ public sealed class ClipZeroShotClassifier
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var device = _model.LogitScale.device;
-        var imageFeatures = Normalize(_model.EncodeImage(images.to(device))).to(classEmbeddings.dtype);
+        var imageFeatures = ContrastiveLosses.Normalize(_model.EncodeImage(images.to(device))).to(classEmbeddings.dtype);
         var logits = _model.LogitScale.exp().to(classEmbeddings.dtype) * matmul(imageFeatures, classEmbeddings.to(device).t());
         return logits.softmax(-1).to(ScalarType.Float32).cpu().MoveToOuterDisposeScope();
     }
@@ -88,7 +94,13 @@ public sealed class ClipZeroShotClassifier
         return results;
     }
 
-    static Tensor Normalize(Tensor x) => x / x.norm(-1, keepdim: true);
+    /// <summary>Decodes and preprocesses image files (errors name the file), then <see cref="Classify(Tensor, IReadOnlyList{string}, IReadOnlyList{string}?, int)"/>.</summary>
+    public IReadOnlyList<ZeroShotPrediction> ClassifyFiles(IReadOnlyList<string> imageFiles, IReadOnlyList<string> labels, IReadOnlyList<string>? templates = null, int topK = 5)
+    {
+        if (imageFiles.Count == 0) throw new ArgumentException("no image files given");
+        using var images = ImageProcessor.ProcessFiles(imageFiles);
+        return Classify(images.Pixels, labels, templates, topK);
+    }
 }
 
 /// <summary>Image-text retrieval over CLIP features: cosine similarities and rankings in both directions.</summary>
@@ -100,9 +112,7 @@ public static class ClipRetrieval
         if (imageFeatures.dim() != 2 || textFeatures.dim() != 2 || imageFeatures.shape[1] != textFeatures.shape[1])
             throw new ArgumentException($"retrieval needs features [N, D] and [M, D], got [{string.Join(", ", imageFeatures.shape)}] and [{string.Join(", ", textFeatures.shape)}]");
         using var scope = NewDisposeScope();
-        var image = imageFeatures / imageFeatures.norm(-1, keepdim: true);
-        var text = textFeatures / textFeatures.norm(-1, keepdim: true);
-        return matmul(image, text.t()).MoveToOuterDisposeScope();
+        return matmul(ContrastiveLosses.Normalize(imageFeatures), ContrastiveLosses.Normalize(textFeatures).t()).MoveToOuterDisposeScope();
     }
 
     /// <summary>For each row of <paramref name="similarities"/> [Q, G], the <paramref name="topK"/> best columns.</summary>

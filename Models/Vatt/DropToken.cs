@@ -4,9 +4,9 @@ using static TorchSharp.torch;
 namespace ModelZoo.Models.Vatt;
 
 /// <summary>
-/// DropToken (VATT): in training, each sample keeps a random subset of its tokens — N − ⌊rate·N⌋ of N — in their
-/// original order; position embeddings are added before, so the kept tokens still know where they came from.
-/// In evaluation every token is kept.
+/// DropToken (VATT): in training, N − ⌊rate·N⌋ of the N tokens are kept, one random subset for the whole batch (the
+/// reference shuffles one index order and tiles it over the batch), kept in their grid order. Position embeddings are
+/// added before, so the kept tokens still know where they came from. In evaluation every token is kept.
 /// </summary>
 public sealed class DropToken : nn.Module<Tensor, Tensor>
 {
@@ -21,14 +21,18 @@ public sealed class DropToken : nn.Module<Tensor, Tensor>
     /// <summary>How many of <paramref name="tokens"/> tokens survive in training.</summary>
     public long Kept(long tokens) => tokens - (long)Math.Floor(Rate * tokens + 1e-9);
 
-    /// <summary>tokens [B, N, D] → [B, kept, D] in training, unchanged in evaluation.</summary>
-    public override Tensor forward(Tensor tokens)
+    /// <summary>
+    /// tokens [B, N, D] → [B, kept, D] and the kept positions (int64 [kept], ascending, shared by the batch) in
+    /// training; unchanged and null in evaluation or when nothing would be dropped.
+    /// </summary>
+    public (Tensor Tokens, Tensor? Kept) Drop(Tensor tokens)
     {
-        if (!training || Rate == 0) return tokens;
-        long batch = tokens.shape[0], count = tokens.shape[1], keep = Kept(count);
-        if (keep == count) return tokens;
-        // A random permutation per sample; its first `keep` entries, sorted, are the tokens kept.
-        var kept = rand(batch, count, device: tokens.device).argsort(1).narrow(1, 0, keep).sort(1).Values;
-        return tokens.gather(1, kept.unsqueeze(2).expand(batch, keep, tokens.shape[2]));
+        if (!training || Rate == 0) return (tokens, null);
+        long count = tokens.shape[1], keep = Kept(count);
+        if (keep == count) return (tokens, null);
+        var kept = randperm(count, dtype: ScalarType.Int64, device: tokens.device).narrow(0, 0, keep).sort().Values;
+        return (tokens.index_select(1, kept), kept);
     }
+
+    public override Tensor forward(Tensor tokens) => Drop(tokens).Tokens;
 }

@@ -12,19 +12,26 @@ public sealed record VattTransformerConfig
     public int DFf { get; init; } = 3072;
     public int NumLayers { get; init; } = 12;
     public int NumHeads { get; init; } = 12;
+    /// <summary>T5 text transformer of VATT-MS only: relative position buckets (half per direction) of its attention bias.</summary>
+    public int NumRelativeBuckets { get; init; } = 32;
+    /// <summary>T5 text transformer of VATT-MS only: distance beyond which relative positions share the last bucket.</summary>
+    public int MaxRelativeDistance { get; init; } = 64;
 
     public static VattTransformerConfig Base { get; } = new();
     public static VattTransformerConfig Medium { get; } = new() { DModel = 1024, DFf = 4096, NumLayers = 12, NumHeads = 16 };
     public static VattTransformerConfig Large { get; } = new() { DModel = 1024, DFf = 4096, NumLayers = 24, NumHeads = 16 };
-    /// <summary>The text transformer of VATT-MS (the repo's t5_small size: 512 wide, 6 layers, 8 heads, MLP 2048).</summary>
+    /// <summary>The text transformer of VATT-MS: the repo's t5_small (512 wide, 6 layers, 8 heads of 64, MLP 2048, 32 relative buckets up to distance 64).</summary>
     public static VattTransformerConfig Small { get; } = new() { DModel = 512, DFf = 2048, NumLayers = 6, NumHeads = 8 };
 
-    internal void Validate(string what)
+    /// <param name="t5">The T5 text transformer, whose attention may be wider or narrower than d_model (heads x d_kv).</param>
+    internal void Validate(string what, bool t5 = false)
     {
         if (DModel <= 0 || DKv <= 0 || DFf <= 0 || NumLayers < 0 || NumHeads <= 0)
             throw new ArgumentException($"VATT config: {what} sizes must be positive ({DModel}/{DKv}/{DFf}/{NumLayers}/{NumHeads})");
-        if (DKv * NumHeads != DModel)
+        if (!t5 && DKv * NumHeads != DModel)
             throw new ArgumentException($"VATT config: {what} d_kv {DKv} x num_heads {NumHeads} must equal d_model {DModel}");
+        if (t5 && (NumRelativeBuckets < 4 || MaxRelativeDistance <= NumRelativeBuckets / 4))
+            throw new ArgumentException($"VATT config: {what} needs at least 4 relative buckets and max_relative_distance above a quarter of them ({NumRelativeBuckets}, {MaxRelativeDistance})");
     }
 }
 
@@ -41,7 +48,8 @@ public enum VattBackbone
 /// VATT (Akbari et al. 2021) with field names after the google-research vatt configs. Video: voxel patches of
 /// temporal_patch × spatial_patch² RGB pixels; audio: raw waveform patches; text: word embeddings (a frozen 300-d
 /// word2vec table in the paper) projected to the model width. DropToken keeps a random subset of the video and audio
-/// tokens in training. The common spaces follow MMV's fine-and-coarse design.
+/// tokens in training. VATT-MS reads text with a T5-style transformer (the repo's t5_small); VATT-MA with the shared
+/// one. The common spaces follow MMV's fine-and-coarse design.
 /// </summary>
 public sealed record VattConfig
 {
@@ -60,6 +68,7 @@ public sealed record VattConfig
     public int MaxVidTemporalBuckets { get; init; } = 8;   // 32 frames / 4
     public int MaxVidSpatialBuckets { get; init; } = 14;   // 224 / 16
     public int MaxAudTemporalBuckets { get; init; } = 1200; // 3.2 s at 48 kHz / 128
+    /// <summary>VATT-MA text positions (VATT-MS text has no absolute positions: its T5 attention bias is relative).</summary>
     public int MaxTxtTemporalBuckets { get; init; } = 16;
     public int TxtVocabSize { get; init; } = 1 << 16;
     public int TxtEmbeddingDim { get; init; } = 300;
@@ -82,7 +91,7 @@ public sealed record VattConfig
 
     public void Validate()
     {
-        if (Backbone == VattBackbone.ModalitySpecific) { Video.Validate("video"); Audio.Validate("audio"); Text.Validate("text"); }
+        if (Backbone == VattBackbone.ModalitySpecific) { Video.Validate("video"); Audio.Validate("audio"); Text.Validate("text", t5: true); }
         else Unified.Validate("unified");
         if (VidTemporalPatchSize <= 0 || VidSpatialPatchSize <= 0 || AudTemporalPatchSize <= 0)
             throw new ArgumentException("VATT config: patch sizes must be positive");

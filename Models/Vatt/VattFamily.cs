@@ -4,9 +4,10 @@ namespace ModelZoo.Models.Vatt;
 
 /// <summary>
 /// VATT at the published sizes (google-research vatt configs): VATT-MS with a Base / Medium / Large video
-/// transformer, the Base waveform transformer and the 6-layer, 512-wide text transformer; VATT-MA-Medium with one
-/// shared Medium transformer. All include the frozen 65,536 x 300 word table and the MMV common spaces. No weights
-/// are published in a format this library reads (the release is TensorFlow checkpoints), so these are for training.
+/// transformer, the Base waveform transformer and the t5_small text transformer (6 layers, 512 wide, relative
+/// attention bias); VATT-MA-Medium with one shared Medium transformer. All include the frozen 65,536 x 300 word
+/// table and the MMV common spaces. No weights are published in a format this library reads (the release is
+/// TensorFlow checkpoints), so these are for training.
 /// </summary>
 public sealed class VattFamily : ModelFamily
 {
@@ -36,11 +37,11 @@ public sealed class VattFamily : ModelFamily
     {
         get
         {
-            yield return Preset("vatt-ms-base", "VATT-MS Base: video 12x768, audio 12x768 (waveform), text 6x512; MMV common spaces 512/256", MsBase);
-            yield return Preset("vatt-ms-medium", "VATT-MS Medium: video 12x1024, audio 12x768 (waveform), text 6x512; MMV common spaces 512/256", MsMedium);
-            yield return Preset("vatt-ms-large", "VATT-MS Large: video 24x1024, audio 12x768 (waveform), text 6x512; MMV common spaces 512/256", MsLarge);
+            yield return Preset("vatt-ms-base", "VATT-MS Base: video 12x768, audio 12x768 (waveform), text T5 6x512; MMV common spaces 512/256", MsBase);
+            yield return Preset("vatt-ms-medium", "VATT-MS Medium: video 12x1024, audio 12x768 (waveform), text T5 6x512; MMV common spaces 512/256", MsMedium);
+            yield return Preset("vatt-ms-large", "VATT-MS Large: video 24x1024, audio 12x768 (waveform), text T5 6x512; MMV common spaces 512/256", MsLarge);
             yield return Preset("vatt-ma-medium", "VATT-MA Medium: one shared 12x1024 transformer for video, audio and text; MMV common spaces 512/256", MaMedium);
-            yield return Preset("vatt-tiny", "Tiny VATT-MS (video/audio 2x64, text 2x32) for tests and demos", Tiny);
+            yield return Preset("vatt-tiny", "Tiny VATT-MS (video/audio 2x64, T5 text 2x32) for tests and demos", Tiny);
             yield return Preset("vatt-ma-tiny", "Tiny VATT-MA (one shared 2x64 transformer) for tests and demos", MaTiny);
         }
     }

@@ -8,10 +8,11 @@ using static TorchSharp.torch;
 namespace ModelZoo.Models.Vatt;
 
 /// <summary>
-/// A VATT transformer: an aggregation token [AGG] is prepended to the tokens, then pre-norm layers (LayerNorm eps
-/// 1e-6, GELU MLP), a final LayerNorm and dropout. The [AGG] output is the pooled feature.
+/// A VATT video / audio / VATT-MA transformer (google-research vatt transformers.TransformerEncoder, pre_norm):
+/// pre-norm layers (LayerNorm eps 1e-6, GELU MLP, biases), a final LayerNorm and dropout, over a sequence whose first
+/// token is [AGG].
 /// </summary>
-public sealed class VattEncoder : nn.Module
+public sealed class VattEncoder : nn.Module, IVattTransformer
 {
     protected override void RegisterComponents() { }
 
@@ -33,23 +34,21 @@ public sealed class VattEncoder : nn.Module
         register_module("dropout", dropout);
     }
 
-    /// <summary>tokens [B, N, D] after DropToken, agg [D], padding [B, N] or null → [B, 1 + N, D] (position 0 = [AGG]).</summary>
-    public Tensor forward(Tensor tokens, Tensor agg, Tensor? padding)
+    /// <summary>x [B, L, D] ([AGG] first), padding [B, L] (true = token) or null → [B, L, D].</summary>
+    public Tensor forward(Tensor x, Tensor? padding)
     {
-        var x = cat(new[] { agg.to(tokens.dtype).expand(tokens.shape[0], 1, tokens.shape[2]), tokens }, 1);
-        AttentionMask? mask = null;
-        if (padding is not null)
-        {
-            var real = padding.dtype == ScalarType.Bool ? padding : padding.ne(0);
-            mask = AttentionMask.FromPadding(cat(new[] { ones(real.shape[0], 1, dtype: ScalarType.Bool, device: real.device), real.to(tokens.device) }, 1));
-        }
+        var mask = padding is null ? null : AttentionMask.FromPadding(padding);
         foreach (var layer in layers) x = layer.forward(x, mask);
         return dropout.forward(final_norm.forward(x));
     }
 }
 
-/// <summary>One modality's pooled feature and token features (the [AGG] output and the rest, after DropToken in training).</summary>
-public sealed record VattModalityOutput(Tensor Pooled, Tensor Tokens, IReadOnlyList<long> Grid);
+/// <summary>
+/// One modality's pooled feature and token features (the [AGG] output and the rest). In training DropToken may have
+/// kept only some tokens: <see cref="Kept"/> then holds their positions (int64, row-major over <see cref="Grid"/>,
+/// shared by the batch); null when every token is there.
+/// </summary>
+public sealed record VattModalityOutput(Tensor Pooled, Tensor Tokens, IReadOnlyList<long> Grid, Tensor? Kept = null);
 
 /// <summary>
 /// The MMV fine-and-coarse common spaces (VATT's FAC bridge). Video reaches the video-audio space through
@@ -109,7 +108,8 @@ public sealed class VattModel : nn.Module
     readonly VattAudioTokenizer audio_tokenizer;
     readonly VattTextTokenizer text_tokenizer;
     readonly DropToken drop_token;
-    readonly VattEncoder? video_encoder, audio_encoder, text_encoder, encoder;
+    readonly VattEncoder? video_encoder, audio_encoder, encoder;
+    readonly VattTextTransformer? text_encoder;
     Parameter video_agg, audio_agg, text_agg;
     readonly Sequential? video_post_projection, audio_post_projection, text_post_projection;
     readonly VattCommonSpaces common_spaces;
@@ -126,11 +126,12 @@ public sealed class VattModel : nn.Module
         int textWidth = agnostic ? config.Unified.DModel : config.Text.DModel;
         video_tokenizer = new VattVideoTokenizer(config, videoWidth, preProjection: agnostic);
         audio_tokenizer = new VattAudioTokenizer(config, audioWidth, preProjection: agnostic);
-        text_tokenizer = new VattTextTokenizer(config, textWidth, gelu: agnostic);
+        text_tokenizer = new VattTextTokenizer(config, textWidth, agnostic);
         drop_token = new DropToken(config.DropTokenRate);
         video_agg = AggToken(videoWidth);
         audio_agg = AggToken(audioWidth);
-        text_agg = AggToken(textWidth);
+        // VATT-MS puts [AGG] among the word vectors, before the text pre-projection.
+        text_agg = AggToken(agnostic ? textWidth : config.TxtEmbeddingDim);
         register_module("video_tokenizer", video_tokenizer);
         register_module("audio_tokenizer", audio_tokenizer);
         register_module("text_tokenizer", text_tokenizer);
@@ -153,7 +154,7 @@ public sealed class VattModel : nn.Module
         {
             register_module("video_encoder", video_encoder = new VattEncoder(config, config.Video));
             register_module("audio_encoder", audio_encoder = new VattEncoder(config, config.Audio));
-            register_module("text_encoder", text_encoder = new VattEncoder(config, config.Text));
+            register_module("text_encoder", text_encoder = new VattTextTransformer(config, config.Text));
         }
         common_spaces = new VattCommonSpaces(pooledVideo, pooledAudio, pooledText, config.VideoAudioDim, config.VideoAudioTextDim);
         register_module("common_spaces", common_spaces);
@@ -161,8 +162,10 @@ public sealed class VattModel : nn.Module
 
     static Parameter AggToken(int width)
     {
-        // Glorot-normal on a vector of `width`, as the reference initialises its [AGG] embeddings.
-        var value = randn(width) * Math.Sqrt(2.0 / (width + 1));
+        // Keras glorot_normal on a vector (fan in = fan out = width): truncated normal, std √(1/width) / 0.8796.
+        double std = Math.Sqrt(1.0 / width) / 0.87962566103423978;
+        var value = empty(width);
+        using (no_grad()) nn.init.trunc_normal_(value, 0, std, -2 * std, 2 * std);
         return new Parameter(value);
     }
 
@@ -171,25 +174,43 @@ public sealed class VattModel : nn.Module
     /// <summary>Loads a frozen word table (e.g. word2vec vectors, [txt_vocab_size, txt_embedding_dim]).</summary>
     public void LoadWordEmbeddings(Tensor matrix) => text_tokenizer.LoadWordEmbeddings(matrix);
 
-    VattModalityOutput Encode(VattTokens tokens, VattEncoder modalityEncoder, Tensor agg, Sequential? post, bool dropTokens)
+    VattModalityOutput Encode(VattTokens tokens, IVattTransformer transformer, Tensor agg, Sequential? post, bool dropTokens)
     {
-        var x = dropTokens ? drop_token.forward(tokens.Tokens) : tokens.Tokens;
-        var hidden = modalityEncoder.forward(x, agg, tokens.Padding);
+        var (x, kept) = dropTokens ? drop_token.Drop(tokens.Tokens) : (tokens.Tokens, null);
+        var padding = tokens.Padding;
+        if (!tokens.AggIncluded)
+        {
+            long batch = x.shape[0];
+            x = cat(new[] { agg.to(x.dtype).expand(batch, 1, x.shape[2]), x }, 1);
+            if (padding is not null) padding = cat(new[] { ones(batch, 1, dtype: ScalarType.Bool, device: padding.device), padding }, 1);
+        }
+        var hidden = transformer.forward(x, padding);
         if (post is not null) hidden = post.forward(hidden);
-        return new VattModalityOutput(hidden.select(1, 0), hidden.narrow(1, 1, hidden.shape[1] - 1), tokens.Grid);
+        return new VattModalityOutput(hidden.select(1, 0), hidden.narrow(1, 1, hidden.shape[1] - 1), tokens.Grid, kept);
     }
+
+    IVattTransformer VideoTransformer => (IVattTransformer?)encoder ?? video_encoder!;
+    IVattTransformer AudioTransformer => (IVattTransformer?)encoder ?? audio_encoder!;
+    IVattTransformer TextTransformer => (IVattTransformer?)encoder ?? text_encoder!;
 
     /// <summary>frames [B, T, H, W, 3] (RGB in [0, 1]) → pooled and token features.</summary>
     public VattModalityOutput EncodeVideo(Tensor frames) =>
-        Encode(video_tokenizer.forward(frames), encoder ?? video_encoder!, video_agg, video_post_projection, dropTokens: true);
+        Encode(video_tokenizer.forward(frames), VideoTransformer, video_agg, video_post_projection, dropTokens: true);
 
     /// <summary>waveform [B, S] → pooled and token features.</summary>
     public VattModalityOutput EncodeAudio(Tensor waveform) =>
-        Encode(audio_tokenizer.forward(waveform), encoder ?? audio_encoder!, audio_agg, audio_post_projection, dropTokens: true);
+        Encode(audio_tokenizer.forward(waveform), AudioTransformer, audio_agg, audio_post_projection, dropTokens: true);
 
-    /// <summary>word ids [B, L] with padding [B, L] (1 = word) → pooled and token features. Text tokens are never dropped.</summary>
-    public VattModalityOutput EncodeText(Tensor ids, Tensor? padding = null) =>
-        Encode(text_tokenizer.forward(ids, padding), encoder ?? text_encoder!, text_agg, text_post_projection, dropTokens: false);
+    /// <summary>
+    /// word ids [B, L] with padding [B, L] (non-zero = word) → pooled and token features. Without a padding mask, id 0
+    /// is padding (as the reference builds its mask). Text tokens are never dropped.
+    /// </summary>
+    public VattModalityOutput EncodeText(Tensor ids, Tensor? padding = null)
+    {
+        padding ??= ids.dim() == 2 ? ids.ne(0) : null;
+        bool agnostic = encoder is not null;
+        return Encode(text_tokenizer.forward(ids, padding, agnostic ? null : text_agg), TextTransformer, text_agg, text_post_projection, dropTokens: false);
+    }
 
     /// <summary>
     /// Any subset of the three modalities (null = left out) → features and common-space embeddings. Text may hold K

@@ -6,7 +6,9 @@ namespace ModelZoo.Models.Vatt;
 
 /// <summary>
 /// Learned position buckets per axis (VATT's temporal / spatio-temporal embeddings): one table per axis, the
-/// looked-up vectors summed over the axes, LayerNorm (eps 1e-6), added to the tokens, then dropout.
+/// looked-up vectors summed over the axes, LayerNorm (eps 1e-6), added to the tokens, then dropout. An axis whose
+/// input length differs from its bucket count reads a spline-resized table (<see cref="PositionInterpolation"/>),
+/// shorter and longer alike, as the reference's ExpandableEmbedding does.
 /// </summary>
 public sealed class AxisPositionEmbeddings : nn.Module
 {
@@ -34,29 +36,37 @@ public sealed class AxisPositionEmbeddings : nn.Module
 
     public IReadOnlyList<long> Buckets => tables.Select(t => t.weight!.shape[0]).ToList();
 
-    /// <summary>tokens [B, Π grid, D] laid out over <paramref name="grid"/> (one size per axis) → tokens + positions.</summary>
-    public Tensor forward(Tensor tokens, IReadOnlyList<long> grid, string what)
+    /// <summary>The position vectors [Π grid, D] of a token grid (before LayerNorm), resized per axis where needed.</summary>
+    public Tensor Positions(IReadOnlyList<long> grid, string what)
     {
         if (grid.Count != tables.Length) throw new ArgumentException($"{what}: expected {tables.Length} axes, got {grid.Count}");
+        long total = grid.Aggregate(1L, (a, b) => a * b);
         Tensor? positions = null;
         for (int axis = 0; axis < tables.Length; axis++)
         {
-            long size = grid[axis], available = tables[axis].weight!.shape[0];
-            if (size > available)
-                throw new ArgumentException($"{what}: {size} positions along the {axes[axis]} axis but the model has {available} {axes[axis]} position buckets; use shorter or smaller inputs");
+            long size = grid[axis];
+            var table = PositionInterpolation.Resize(tables[axis].weight!, size);
             // Index of each token along this axis, in row-major order over the grid.
             long inner = 1;
             for (int j = axis + 1; j < grid.Count; j++) inner *= grid[j];
-            var ids = arange(size, dtype: ScalarType.Int64, device: tokens.device).repeat_interleave(inner).repeat(tokens.shape[1] / (size * inner));
-            var embedded = tables[axis].forward(ids);
+            var ids = arange(size, dtype: ScalarType.Int64, device: table.device).repeat_interleave(inner).repeat(total / (size * inner));
+            var embedded = table.index_select(0, ids);
             positions = positions is null ? embedded : positions + embedded;
         }
-        return dropout.forward(tokens + layer_norm.forward(positions!).to(tokens.dtype));
+        return positions!;
     }
+
+    /// <summary>tokens [B, Π grid, D] laid out over <paramref name="grid"/> (one size per axis) → tokens + positions.</summary>
+    public Tensor forward(Tensor tokens, IReadOnlyList<long> grid, string what) =>
+        dropout.forward(tokens + layer_norm.forward(Positions(grid, what)).to(tokens.dtype));
 }
 
-/// <summary>Tokens of one modality: [B, N, D] in the layout of <see cref="Grid"/>, with a padding mask where the modality has one (text).</summary>
-public sealed record VattTokens(Tensor Tokens, IReadOnlyList<long> Grid, Tensor? Padding = null);
+/// <summary>
+/// Tokens of one modality: [B, N, D] in the layout of <see cref="Grid"/>, with a padding mask (true = token) where the
+/// modality has one (text). <see cref="AggIncluded"/>: the [AGG] token is already first (VATT-MS text prepends it
+/// to the word vectors, before its pre-projection).
+/// </summary>
+public sealed record VattTokens(Tensor Tokens, IReadOnlyList<long> Grid, Tensor? Padding = null, bool AggIncluded = false);
 
 /// <summary>
 /// Video tokenizer: frames [B, T, H, W, 3] cut into voxels of temporal × spatial × spatial × RGB, each flattened
@@ -147,28 +157,37 @@ public sealed class VattAudioTokenizer : nn.Module
 
 /// <summary>
 /// Text tokenizer: word ids [B, L] through a word table (frozen unless <c>txt_embedding_trainable</c>; load
-/// word2vec-style vectors with <see cref="LoadWordEmbeddings"/>), projected to the model width (Dense + GELU for
-/// VATT-MA, linear for VATT-MS), plus temporal position buckets. The padding mask (1 = word) travels along.
+/// word2vec-style vectors with <see cref="LoadWordEmbeddings"/>), then to the model width. VATT-MA (the reference's
+/// UniversalVATT): Dense + GELU and 16 temporal position buckets. VATT-MS (the reference's LanguageModel before
+/// t5_small): the [AGG] word vector is put first, then a bias-free Dense + GELU (<c>pre_projection</c>); no absolute
+/// positions (the T5 transformer's attention bias is relative). The padding mask (true = word) travels along.
 /// </summary>
 public sealed class VattTextTokenizer : nn.Module
 {
     protected override void RegisterComponents() { }
 
     readonly Embedding word_embeddings;
-    readonly Linear projection;
-    readonly AxisPositionEmbeddings position_embeddings;
-    readonly bool activation;
+    readonly Linear? projection, pre_projection;
+    readonly AxisPositionEmbeddings? position_embeddings;
 
-    public VattTextTokenizer(VattConfig config, int width, bool gelu) : base("text_tokenizer")
+    /// <param name="agnostic">VATT-MA's text path; otherwise VATT-MS's.</param>
+    public VattTextTokenizer(VattConfig config, int width, bool agnostic) : base("text_tokenizer")
     {
-        activation = gelu;
         word_embeddings = nn.Embedding(config.TxtVocabSize, config.TxtEmbeddingDim);
         word_embeddings.weight!.requires_grad = config.TxtEmbeddingTrainable;
-        projection = nn.Linear(config.TxtEmbeddingDim, width);
-        position_embeddings = new AxisPositionEmbeddings(width, new[] { ("temporal", config.MaxTxtTemporalBuckets) }, config.LayerNormEpsilon, config.DropoutRate);
         register_module("word_embeddings", word_embeddings);
-        register_module("projection", projection);
-        register_module("position_embeddings", position_embeddings);
+        if (agnostic)
+        {
+            projection = nn.Linear(config.TxtEmbeddingDim, width);
+            position_embeddings = new AxisPositionEmbeddings(width, new[] { ("temporal", config.MaxTxtTemporalBuckets) }, config.LayerNormEpsilon, config.DropoutRate);
+            register_module("projection", projection);
+            register_module("position_embeddings", position_embeddings);
+        }
+        else
+        {
+            pre_projection = nn.Linear(config.TxtEmbeddingDim, width, hasBias: false);
+            register_module("pre_projection", pre_projection);
+        }
     }
 
     /// <summary>Copies a user-supplied word matrix [vocab, dim] (e.g. word2vec) into the table; it stays frozen unless configured trainable.</summary>
@@ -183,7 +202,11 @@ public sealed class VattTextTokenizer : nn.Module
 
     public Parameter WordTable => word_embeddings.weight!;
 
-    public VattTokens forward(Tensor ids, Tensor? padding = null)
+    /// <summary>
+    /// ids [B, L], padding [B, L] (non-zero = word) → tokens. VATT-MS needs <paramref name="agg"/>, the [AGG] vector
+    /// [txt_embedding_dim], and returns [B, 1 + L, D] with it first.
+    /// </summary>
+    public VattTokens forward(Tensor ids, Tensor? padding = null, Tensor? agg = null)
     {
         if (ids.dim() != 2) throw new ArgumentException($"VATT text expects word ids [batch, length], got [{string.Join(", ", ids.shape)}]");
         if (padding is not null && !padding.shape.SequenceEqual(ids.shape))
@@ -191,9 +214,18 @@ public sealed class VattTextTokenizer : nn.Module
         long vocab = word_embeddings.weight!.shape[0];
         if (ids.numel() > 0 && (ids.min().item<long>() < 0 || ids.max().item<long>() >= vocab))
             throw new ArgumentException($"VATT text: word ids must lie in [0, {vocab}), got [{ids.min().item<long>()}, {ids.max().item<long>()}]");
-        var tokens = projection.forward(word_embeddings.forward(ids.to(ScalarType.Int64)));
-        if (activation) tokens = nn.functional.gelu(tokens);
+        var words = word_embeddings.forward(ids.to(ScalarType.Int64).to(word_embeddings.weight!.device));
+        var real = padding is null ? null : (padding.dtype == ScalarType.Bool ? padding : padding.ne(0)).to(words.device);
         var grid = new[] { ids.shape[1] };
-        return new VattTokens(position_embeddings.forward(tokens, grid, "VATT text"), grid, padding);
+        if (position_embeddings is not null)
+        {
+            var tokens = nn.functional.gelu(projection!.forward(words));
+            return new VattTokens(position_embeddings.forward(tokens, grid, "VATT text"), grid, real);
+        }
+        if (agg is null) throw new ArgumentException("VATT-MS text needs the [AGG] word vector");
+        long batch = ids.shape[0];
+        words = cat(new[] { agg.to(words.dtype).expand(batch, 1, words.shape[2]), words }, 1);
+        if (real is not null) real = cat(new[] { ones(batch, 1, dtype: ScalarType.Bool, device: real.device), real }, 1);
+        return new VattTokens(nn.functional.gelu(pre_projection!.forward(words)), grid, real, AggIncluded: true);
     }
 }

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using ModelZoo.Attention.Diagnostics;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Clip;
 using ModelZoo.Models.Parity;
@@ -325,13 +324,6 @@ public class ClipModelTests
             using var _ = no_grad();
             model.forward(image, text);
         }
-        for (int i = 0; i < 100; i++) Pass(); // warm-up: allocator pools settle
-        GC.Collect();
-        long before = ProcessMemory.ResidentBytes();
-        for (int i = 0; i < 200; i++) Pass();
-        GC.Collect();
-        long after = ProcessMemory.ResidentBytes();
-        Assume.That(before, Is.GreaterThan(0), "no /proc here");
-        Assert.That((after - before) / (double)before, Is.LessThan(0.03), $"RSS {before / 1e6:0.0} MB -> {after / 1e6:0.0} MB");
+        MemoryGrowth.AssertSteady(Pass);
     }
 }

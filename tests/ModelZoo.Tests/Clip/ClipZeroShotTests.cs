@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Clip;
+using ModelZoo.Processing.Images;
 using ModelZoo.Tests.Support;
 using ModelZoo.Tokenization.Clip;
 using NUnit.Framework;
@@ -85,17 +86,27 @@ public class ClipZeroShotTests
     }
 
     [Test]
-    public void PreprocessingResizesTheShortSideCropsAndNormalises()
+    public void TheClassifierPreprocessesFilesWithProcessingsClipTransform()
     {
+        using var model = ModelCatalog.Default.Create<ClipModel>("clip-tiny");
+        var classifier = new ClipZeroShotClassifier(model, ClipBpeTokenizer.Default());
+        Assert.That((classifier.ImageProcessor.Size, classifier.ImageProcessor.Resampler), Is.EqualTo((32, ImageResampler.Pil)), "the model's resolution, PIL's bicubic");
+
         string path = WriteImage("wide.png", 60, 30, new SKColor(255, 0, 0));
-        using var pixels = new ClipImagePreprocessor(16).Load(path);
-        Assert.That(pixels.shape, Is.EqualTo(new long[] { 3, 16, 16 }));
+        using var batch = classifier.ImageProcessor.ProcessFiles(new[] { path });
+        Assert.That(batch.Pixels.shape, Is.EqualTo(new long[] { 1, 3, 32, 32 }));
         // A red corner pixel: (1 - mean) / std in R, (0 - mean) / std in G and B.
-        Assert.That(pixels[0, 0, 0].item<float>(), Is.EqualTo((1 - ClipImagePreprocessor.Mean[0]) / ClipImagePreprocessor.Std[0]).Within(1e-3));
-        Assert.That(pixels[1, 0, 0].item<float>(), Is.EqualTo(-ClipImagePreprocessor.Mean[1] / ClipImagePreprocessor.Std[1]).Within(1e-3));
+        Assert.That(batch.Pixels[0, 0, 0, 0].item<float>(), Is.EqualTo((1 - ClipImageProcessor.Mean[0]) / ClipImageProcessor.Std[0]).Within(1e-5));
+        Assert.That(batch.Pixels[0, 1, 0, 0].item<float>(), Is.EqualTo(-ClipImageProcessor.Mean[1] / ClipImageProcessor.Std[1]).Within(1e-5));
+
+        // ClassifyFiles = the processor's pixels through Classify.
+        var fromFiles = classifier.ClassifyFiles(new[] { path }, new[] { "cat", "dog" });
+        var fromPixels = classifier.Classify(batch.Pixels, new[] { "cat", "dog" });
+        Assert.That(fromFiles[0].Probabilities, Is.EqualTo(fromPixels[0].Probabilities).Within(1e-6));
+
         var bad = Path.Combine(_directory, "bad.png");
         File.WriteAllText(bad, "not an image");
-        var e = Assert.Throws<InvalidDataException>(() => new ClipImagePreprocessor(16).Load(bad));
+        var e = Assert.Throws<InvalidDataException>(() => classifier.ClassifyFiles(new[] { path, bad }, new[] { "cat", "dog" }));
         Assert.That(e!.Message, Does.Contain(bad));
     }
 
@@ -116,8 +127,8 @@ public class ClipZeroShotTests
         Assert.That(results, Has.Count.EqualTo(2));
 
         var classifier = new ClipZeroShotClassifier(model, ClipBpeTokenizer.Default());
-        using var pixels = new ClipImagePreprocessor(32).Load(new[] { red, blue });
-        var expected = classifier.Classify(pixels, new[] { "cat", "dog", "car" });
+        using var pixels = new ClipImageProcessor(32).ProcessFiles(new[] { red, blue });
+        var expected = classifier.Classify(pixels.Pixels, new[] { "cat", "dog", "car" });
         for (int i = 0; i < 2; i++)
         {
             var probabilities = results[i].GetProperty("probabilities").EnumerateArray().ToList();
