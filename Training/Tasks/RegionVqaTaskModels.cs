@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using ModelZoo.Models.Catalog;
+using ModelZoo.Models.TwoStream;
+using ModelZoo.Tokenization;
+using ModelZoo.Tokenization.Bert;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Training.Tasks;
+
+/// <summary>
+/// VQA over detector regions for every preset whose model implements <see cref="IRegionVqaModel"/> (ViLBERT,
+/// LXMERT, and any family that adds the interface): questions are tokenized with BERT WordPiece (uncased), regions
+/// come from region files. The model's answer head keeps its size (3129 for the published heads); a vocabulary of K
+/// answers uses its first K outputs, so a fine-tuned folder reloads into the same preset.
+/// </summary>
+public sealed class RegionVqaTaskModels : ITaskModelProvider
+{
+    static readonly ConcurrentDictionary<string, bool> IsRegionVqa = new(StringComparer.OrdinalIgnoreCase);
+
+    public bool Handles(string model, ModelPreset? preset) => preset is { Unavailable: null } && IsRegionVqa.GetOrAdd(preset.Name, _ => BuildsRegionVqa(preset));
+
+    public IReadOnlyList<string> Tasks(string model, ModelPreset? preset) => new[] { "vqa" };
+
+    public IVqaModel CreateVqa(TaskModelRequest request)
+    {
+        var preset = request.Preset ?? throw new ArgumentException($"'{request.Model}' is not a catalog preset");
+        var answers = request.Answers ?? throw new ArgumentException("VQA needs an answer vocabulary");
+        var module = ModelCatalog.Default.Create(preset.Name, new ModelCreateOptions
+        {
+            WeightsPath = request.Saved is null ? request.WeightsPath : null, Training = true, Seed = request.Seed, Device = request.Device,
+        });
+        return new RegionVqaAdapter(module, answers.Count, BertWordPieceTokenizer.BaseUncased());
+    }
+
+    public IRetrievalModel CreateRetrieval(TaskModelRequest request) =>
+        throw new NotSupportedException($"'{request.Model}' has no retrieval adapter here (region VQA only)");
+
+    public JsonElement Describe(IDisposable taskModel) => JsonSerializer.SerializeToElement(new { tokenizer = "bert-wordpiece-uncased" });
+
+    static bool BuildsRegionVqa(ModelPreset preset)
+    {
+        // Build on the meta device: no memory, just the type.
+        lock (IsRegionVqa)
+        {
+            var previous = get_default_device();
+            set_default_device(META);
+            try
+            {
+                using var model = preset.Build();
+                return model is IRegionVqaModel;
+            }
+            catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
+            {
+                return false;
+            }
+            finally
+            {
+                set_default_device(previous);
+            }
+        }
+    }
+}
+
+/// <summary>An <see cref="IRegionVqaModel"/> as the VQA task uses it.</summary>
+public sealed class RegionVqaAdapter : IVqaModel
+{
+    readonly IRegionVqaModel _model;
+    readonly ITextTokenizer _tokenizer;
+
+    public RegionVqaAdapter(nn.Module module, int answers, ITextTokenizer tokenizer)
+    {
+        _model = module as IRegionVqaModel ?? throw new ArgumentException($"{module.GetType().Name} does not answer questions over regions (IRegionVqaModel)");
+        if (answers > _model.AnswerCount)
+            throw new ArgumentException($"the vocabulary has {answers} answers but the model's answer head has {_model.AnswerCount}: use --answers {_model.AnswerCount} or fewer");
+        Module = module;
+        Answers = answers;
+        _tokenizer = tokenizer;
+    }
+
+    public nn.Module Module { get; }
+    public int Answers { get; }
+
+    public Tensor Logits(IReadOnlyList<string> questions, IReadOnlyList<VisualInput> images)
+    {
+        var options = new EncodeOptions { MaxLength = _model.MaxQuestionTokens, Padding = ModelZoo.Tokenization.Padding.None };
+        var inputs = questions.Select((q, i) =>
+        {
+            var ids = _tokenizer.Encode(q, options).InputIds.Select(x => (long)x).ToList();
+            var (features, boxes, width, height) = images[i].Regions();
+            return new RegionVqaInput(ids, features, boxes, width, height);
+        }).ToList();
+        var logits = _model.AnswerLogits(inputs);
+        return Answers == _model.AnswerCount ? logits : logits.narrow(1, 0, Answers);
+    }
+
+    public void Dispose() => Module.Dispose();
+}
