@@ -13,7 +13,7 @@ public sealed class VqaCommand : ICliCommand
         var model = new Option<string>("--model") { Description = "A VQA preset: vilt-b32-vqa (image); uniter-base-vqa, uniter-large-vqa, visualbert-vqa, lxmert-vqa, vilbert-multitask (region features); demos: vilt-tiny, uniter-tiny-vqa, visualbert-tiny", Required = true };
         var weights = new Option<string?>("--weights") { Description = "Checkpoint file or directory (original or Hugging Face layout); without it the weights are random (demo only)" };
         var image = new Option<string?>("--image") { Description = "An image file (ViLT)" };
-        var features = new Option<string?>("--features") { Description = "Region features: a bottom-up-attention TSV or a directory of UNITER .npz files (UNITER, VisualBERT)" };
+        var features = new Option<string?>("--features") { Description = "Detector region features: a bottom-up-attention TSV, a UNITER .npz, or a directory of .npz files (region models)" };
         var imageId = new Option<string?>("--image-id") { Description = "The image's id inside --features" };
         var question = new Option<string>("--question") { Description = "The question", Required = true };
         var answers = new Option<string?>("--answers") { Description = "Answer names when the checkpoint's config.json has no id2label: a JSON list, ans2label / id2label JSON, or one answer a line" };
@@ -39,13 +39,11 @@ public sealed class VqaCommand : ICliCommand
             if (pipeline.ReadsPixels)
             {
                 if (imagePath is null) throw new ArgumentException($"{pipeline.Preset.Name} reads the image itself: give --image FILE");
-                using var scope = TorchSharp.torch.NewDisposeScope();
-                result = pipeline.Answer(VqaInputs.LoadImage(imagePath), text, parse.GetValue(top));
+                result = pipeline.Answer(imagePath, text, parse.GetValue(top));
             }
             else
             {
                 if (featurePath is null) throw new ArgumentException($"{pipeline.Preset.Name} reads detector region features: give --features FILE --image-id ID");
-                using var scope = TorchSharp.torch.NewDisposeScope();
                 result = pipeline.Answer(VqaInputs.LoadRegions(featurePath, id!), text, parse.GetValue(top));
             }
 

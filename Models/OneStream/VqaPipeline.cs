@@ -5,6 +5,8 @@ using ModelZoo.Models.TwoStream;
 using ModelZoo.Models.Uniter;
 using ModelZoo.Models.Vilt;
 using ModelZoo.Models.VisualBert;
+using ModelZoo.Processing.Images;
+using ModelZoo.Processing.Regions;
 using ModelZoo.Tokenization;
 using ModelZoo.Tokenization.Bert;
 using TorchSharp;
@@ -21,7 +23,29 @@ public sealed record VqaAnswer(string Answer, int Index, float Score);
 /// 1 × 1). Each model turns the boxes into its own location input (UNITER 7-d, ViLBERT 5-d, LXMERT 4-d); VisualBERT
 /// reads the features alone and needs no boxes.
 /// </summary>
-public sealed record RegionFeatures(Tensor Features, Tensor? Boxes = null, int ImageWidth = 1, int ImageHeight = 1);
+public sealed record DetectorRegions(Tensor Features, Tensor? Boxes = null, int ImageWidth = 1, int ImageHeight = 1)
+{
+    /// <summary>
+    /// Regions read by the Processing library (a bottom-up-attention TSV line, a UNITER .npz): pixel boxes with the
+    /// image size when the file has them, else UNITER's normalised boxes (image size 1 × 1).
+    /// </summary>
+    public static DetectorRegions From(RegionFeatures regions)
+    {
+        var features = tensor(regions.Features, new long[] { regions.BoxCount, regions.FeatureSize });
+        if (regions.Boxes is not null && regions.ImageWidth > 0 && regions.ImageHeight > 0)
+            return new DetectorRegions(features, tensor(regions.Boxes, new long[] { regions.BoxCount, 4 }), regions.ImageWidth, regions.ImageHeight);
+        if (regions.NormalizedBoxes is not null)
+        {
+            int columns = regions.NormalizedBoxes.Length / Math.Max(1, regions.BoxCount);
+            return new DetectorRegions(features, tensor(regions.NormalizedBoxes, new long[] { regions.BoxCount, columns }).narrow(1, 0, 4).contiguous());
+        }
+        return new DetectorRegions(features);
+    }
+
+    /// <summary>The first <paramref name="count"/> regions.</summary>
+    public DetectorRegions Take(int count) => count >= Features.shape[0] ? this
+        : this with { Features = Features.narrow(0, 0, count), Boxes = Boxes?.narrow(0, 0, count) };
+}
 
 /// <summary>
 /// Visual question answering by name: create the model, load weights, tokenize the question, run the model on an
@@ -124,7 +148,34 @@ public sealed class VqaPipeline : IDisposable
     public long[] EncodeQuestion(string question) =>
         Tokenizer.Encode(question, new EncodeOptions { MaxLength = MaxTextLength, Padding = ModelZoo.Tokenization.Padding.None }).InputIds.Select(i => (long)i).ToArray();
 
-    /// <summary>ViLT: the top answers for normalised pixels [3, H, W] (any size; see the ViLT image processing).</summary>
+    /// <summary>
+    /// ViLT's image processing for this model: shorter side to the model's image_size (384), longer at most 1333/800
+    /// of it, multiples of 32, bicubic as PIL; mean and std 0.5.
+    /// </summary>
+    public ViltImageProcessor? ImageProcessor => _model is ViltModel vilt ? new ViltImageProcessor(vilt.Config.ImageSize) : null;
+
+    /// <summary>ViLT: the top answers for an image file (JPEG, PNG, WebP, BMP, GIF).</summary>
+    public IReadOnlyList<VqaAnswer> Answer(string imagePath, string question, int top = 5)
+    {
+        var processor = ImageProcessor ?? throw new InvalidOperationException($"{Preset.Name} reads detector region features, not images");
+        using var scope = NewDisposeScope();
+        return Answer(processor.Process(ImageDecoder.Load(imagePath)), question, top);
+    }
+
+    /// <summary>
+    /// Region models: the top answers for regions read from a feature file. UNITER keeps the boxes its data loader
+    /// keeps (confidence above 0.2, at least 10, at most 100, in file order) when the file has confidences.
+    /// </summary>
+    public IReadOnlyList<VqaAnswer> Answer(RegionFeatures regions, string question, int top = 5)
+    {
+        using var scope = NewDisposeScope();
+        var detected = DetectorRegions.From(regions);
+        if (_model is UniterForVisualQuestionAnswering && regions.ObjectConfidences is not null)
+            detected = detected.Take(regions.UniterBoxCount());
+        return Answer(detected, question, top);
+    }
+
+    /// <summary>ViLT: the top answers for normalised pixels [3, H, W] (any size; see <see cref="ImageProcessor"/>).</summary>
     public IReadOnlyList<VqaAnswer> Answer(Tensor pixels, string question, int top = 5) => Answer(new[] { pixels }, new[] { question }, top)[0];
 
     /// <summary>ViLT, batched: one image per question; images may differ in size.</summary>
@@ -139,10 +190,10 @@ public sealed class VqaPipeline : IDisposable
     }
 
     /// <summary>Region models: the top answers for one image's detector regions.</summary>
-    public IReadOnlyList<VqaAnswer> Answer(RegionFeatures regions, string question, int top = 5) => Answer(new[] { regions }, new[] { question }, top)[0];
+    public IReadOnlyList<VqaAnswer> Answer(DetectorRegions regions, string question, int top = 5) => Answer(new[] { regions }, new[] { question }, top)[0];
 
     /// <summary>Region models, batched: one image's regions per question; region counts may differ.</summary>
-    public IReadOnlyList<IReadOnlyList<VqaAnswer>> Answer(IReadOnlyList<RegionFeatures> regions, IReadOnlyList<string> questions, int top = 5)
+    public IReadOnlyList<IReadOnlyList<VqaAnswer>> Answer(IReadOnlyList<DetectorRegions> regions, IReadOnlyList<string> questions, int top = 5)
     {
         if (_model is not IRegionVqaModel model) throw new InvalidOperationException($"{Preset.Name} reads pixels, not region features");
         if (regions.Count != questions.Count) throw new ArgumentException($"{questions.Count} questions but {regions.Count} images");

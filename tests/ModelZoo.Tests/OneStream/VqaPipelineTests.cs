@@ -104,7 +104,7 @@ public class VqaPipelineTests
         var uniterWeights = SaveCheckpoint("uniter-tiny-vqa", 4);
         using (var uniter = VqaPipeline.Load("uniter-tiny-vqa", uniterWeights, answerFile))
         {
-            var answers = uniter.Answer(new RegionFeatures(features, corners, 64, 48), "what color is the cat?");
+            var answers = uniter.Answer(new DetectorRegions(features, corners, 64, 48), "what color is the cat?");
             Assert.That(answers, Has.Count.EqualTo(5));
             Assert.That(answers.All(a => a.Score > 0 && a.Score < 1 && a.Answer == $"a{a.Index}"), Is.True);
 
@@ -116,16 +116,16 @@ public class VqaPipelineTests
             var scores = model.forward(UniterInputs.Collate(new[] { new UniterExample(ids, features, UniterInputs.BoxFeatures(corners, 64, 48)) })).sigmoid()[0];
             Assert.That(answers[0].Index, Is.EqualTo((int)scores.argmax().item<long>()));
             Assert.That(answers[0].Score, Is.EqualTo(scores.max().item<float>()).Within(1e-6));
-            Assert.Throws<ArgumentException>(() => uniter.Answer(new RegionFeatures(features), "no boxes?"));
+            Assert.Throws<ArgumentException>(() => uniter.Answer(new DetectorRegions(features), "no boxes?"));
             Assert.Throws<InvalidOperationException>(() => uniter.Answer(randn(3, 64, 64), "pixels?"));
         }
         using (var visualBert = VqaPipeline.Load("visualbert-tiny", SaveCheckpoint("visualbert-tiny", 5), answerFile))
         {
-            var batch = visualBert.Answer(new[] { new RegionFeatures(features), new RegionFeatures(features.narrow(0, 0, 2)) },
+            var batch = visualBert.Answer(new[] { new DetectorRegions(features), new DetectorRegions(features.narrow(0, 0, 2)) },
                 new[] { "is it a cat?", "how many?" }, top: 3);
             Assert.That(batch[0], Has.Count.EqualTo(3));
             Assert.That(batch[0].Sum(a => a.Score), Is.LessThanOrEqualTo(1f), "softmax scores");
-            var alone = visualBert.Answer(new RegionFeatures(features.narrow(0, 0, 2)), "how many?", top: 3);
+            var alone = visualBert.Answer(new DetectorRegions(features.narrow(0, 0, 2)), "how many?", top: 3);
             Assert.That(alone.Select(a => a.Index), Is.EqualTo(batch[1].Select(a => a.Index)));
             Assert.That(alone[0].Score, Is.EqualTo(batch[1][0].Score).Within(1e-5));
         }
