@@ -130,6 +130,37 @@ public class VqaCommandTests
         Assert.That(answers[0].Score, Is.EqualTo(expected[0].Score).Within(1e-5));
     }
 
+    [Test]
+    public void TheDocumentationExampleRunsLineForLine()
+    {
+        // docs/one-stream.md "Answering questions from C#", with the tiny presets and files written here.
+        var viltWeights = SaveCheckpoint("vilt-tiny", 8, withNames: true);
+        var uniterWeights = SaveCheckpoint("uniter-tiny-vqa", 9, withNames: false);
+        var image = Path.Combine(_directory, "cats.jpg");
+        File.WriteAllBytes(image, TestImages.Encode(TestImages.Synthetic(160, 120), SKEncodedImageFormat.Jpeg));
+        var answersFile = Path.Combine(_directory, "ans2label.json");
+        File.WriteAllText(answersFile, JsonSerializer.Serialize(Enumerable.Range(0, 3129).ToDictionary(i => $"a{i}", i => i)));
+        var vocab = Path.Combine(_directory, "vocab.txt");
+        File.WriteAllLines(vocab, ModelZoo.Tokenization.Bert.BertWordPieceTokenizer.BaseUncased() is var t
+            ? Enumerable.Range(0, t.VocabularySize).Select(i => t.IdToToken(i)!) : throw new InvalidOperationException());
+        var npz = Path.Combine(_directory, "coco_val2014_000000393225.npz");
+        WriteNpz(npz, Regions("393225", 9, 10));
+        var printed = new List<string>();
+
+        using var vilt = VqaPipeline.Load("vilt-tiny", viltWeights);
+        foreach (var a in vilt.Answer(image, "How many cats are there?"))
+            printed.Add($"{a.Answer,-12} {a.Score:0.000}");
+
+        using var uniter = VqaPipeline.Load("uniter-tiny-vqa", uniterWeights, answersFile, vocabPath: vocab);
+        var regions = UniterNpz.Read(npz);
+        foreach (var a in uniter.Answer(regions, "What is the man holding?"))
+            printed.Add($"{a.Answer,-12} {a.Score:0.000}");
+
+        Assert.That(printed, Has.Count.EqualTo(10));
+        Assert.That(printed.Take(5), Has.All.StartsWith("answer "));
+        Assert.That(printed.Skip(5), Has.All.Match(@"^a\d+ +0\.\d{3}$"));
+    }
+
     /// <summary>A UNITER-style .npz: features [n, 2048] and norm_bb [n, 6], float32.</summary>
     static void WriteNpz(string path, RegionFeatures r)
     {
