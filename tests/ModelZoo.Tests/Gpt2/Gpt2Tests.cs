@@ -28,6 +28,14 @@ public class Gpt2Tests
     }
 
     [Test]
+    public void FixtureMatchesTransformersGpt2LMHeadModelWithTanhGelu()
+    {
+        var result = ParityCheck.Check(Path.Combine(TestPaths.RepositoryRoot, "tests", "data", "hf-fixtures", "hf-gpt2"));
+        Assert.That(result.Outputs.Select(o => o.Name), Does.Contain("logits").And.Contain("hidden_states.0").And.Contain("hidden_states.1").And.Contain("hidden_states_final_ln"));
+        Assert.That(result.Pass, Is.True, string.Join("\n", result.Outputs.Where(o => !o.Pass).Select(o => $"{o.Name}: {o.MaxAbsError} {o.Error}")));
+    }
+
+    [Test]
     public void TanhGeluIsAConfigOptionAndMovesTheFixtureLogits()
     {
         // The fixture was made with nanoGPT's erf GELU; the tanh one (Hugging Face "gelu_new") must not pass.
