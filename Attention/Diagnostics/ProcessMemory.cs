@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace ModelZoo.Attention.Diagnostics;
 
 /// <summary>Resident memory of this process from /proc (Linux): current, peak, and a resettable peak for measuring one call.</summary>
@@ -22,6 +24,27 @@ public static class ProcessMemory
             return false;
         }
     }
+
+    /// <summary>
+    /// Makes glibc serve every allocation of 64 KB or more with mmap and return it on free (it otherwise raises that
+    /// threshold after large frees and keeps freed memory resident), so peak-RSS measurements of one call see what the
+    /// call allocates. For benchmarks only; false where glibc's mallopt is not available.
+    /// </summary>
+    public static bool UseMmapForLargeAllocations()
+    {
+        const int MmapThreshold = -3; // M_MMAP_THRESHOLD
+        try
+        {
+            return OperatingSystem.IsLinux() && mallopt(MmapThreshold, 64 * 1024) == 1;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "mallopt")]
+    static extern int mallopt(int parameter, int value);
 
     static long ReadStatus(string field)
     {

@@ -36,6 +36,8 @@ public sealed record PreNormLayerOptions
     public Activation Activation { get; init; } = Activation.GeluErf;
     public double LayerNormEps { get; init; } = 1e-5;
     public bool Bias { get; init; } = true;
+    /// <summary>Bias of the q/k/v projections alone (timm / ViLT qkv_bias); defaults to <see cref="Bias"/>.</summary>
+    public bool? QkvBias { get; init; }
     /// <summary>LayerNorms with a bias (nanoGPT bias=False and MPT no_bias drop it).</summary>
     public bool LayerNormBias { get; init; } = true;
     public double AttentionDropout { get; init; }
@@ -87,7 +89,8 @@ public sealed class PreNormTransformerLayer : nn.Module
             Heads = options.Heads,
             Layout = names.Layout,
             Names = names.AttentionNames,
-            ProjectionBias = options.Bias,
+            ProjectionBias = options.QkvBias ?? options.Bias,
+            OutputBias = options.Bias,
             Dropout = options.AttentionDropout,
         });
         norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps, bias: options.LayerNormBias);

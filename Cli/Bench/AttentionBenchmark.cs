@@ -36,7 +36,7 @@ public sealed class AttentionBenchmark : IBenchmarkCommand
                 table.Add(r.Length, r.FusedMs.ToString("0.0"), r.MathMs.ToString("0.0"), r.TimeRatio.ToString("0.00") + "x",
                     r.FusedPeakMB.ToString("0.0"), r.MathPeakMB.ToString("0.0"), r.MemoryRatio.ToString("0.00") + "x");
             Console.Write(table);
-            Console.WriteLine("peak = resident memory above the inputs during one call (Linux VmHWM, reset before each call); the n x n score matrix alone is batch*heads*seq^2*4 bytes.");
+            Console.WriteLine("peak = resident memory above the inputs during one call (Linux VmHWM, reset before each call; allocations of 64 KB or more are mmapped so freed memory leaves); the n x n score matrix alone is batch*heads*seq^2*4 bytes.");
             return 0;
         });
         return command;
@@ -51,6 +51,7 @@ public sealed class AttentionBenchmark : IBenchmarkCommand
     public static List<Row> Run(int[] lengths, int batch, int heads, int headDim, int repeats, Device device, ScalarType dtype)
     {
         var rows = new List<Row>();
+        ProcessMemory.UseMmapForLargeAllocations();
         using var _ = no_grad();
         foreach (int length in lengths)
         {

@@ -18,7 +18,7 @@ public sealed class BertEmbeddings : nn.Module
     readonly Dropout dropout;
 
     public BertEmbeddings(int vocabSize, int hidden, int maxPositions, int typeVocabSize, double layerNormEps = 1e-12, double dropoutRate = 0.1,
-                          int paddingIdx = 0) : base("embeddings")
+                          int? paddingIdx = 0) : base("embeddings")
     {
         word_embeddings = nn.Embedding(vocabSize, hidden, padding_idx: paddingIdx);
         position_embeddings = nn.Embedding(maxPositions, hidden);
@@ -32,13 +32,16 @@ public sealed class BertEmbeddings : nn.Module
     public Embedding PositionEmbeddings => position_embeddings;
     public Embedding TokenTypeEmbeddings => token_type_embeddings;
 
+    /// <summary>LayerNorm then dropout, as applied to the summed text embeddings (VisualBERT sends its visual tokens through the same norm).</summary>
+    public Tensor Normalize(Tensor summed) => dropout.forward(LayerNorm.forward(summed));
+
     /// <summary>input_ids [B, L]; token types default to 0, positions to 0..L-1 (a [1, L] or [B, L] tensor may be given).</summary>
     public Tensor forward(Tensor inputIds, Tensor? tokenTypeIds = null, Tensor? positionIds = null)
     {
         positionIds ??= arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
         tokenTypeIds ??= zeros_like(inputIds);
         var sum = word_embeddings.forward(inputIds) + position_embeddings.forward(positionIds) + token_type_embeddings.forward(tokenTypeIds);
-        return dropout.forward(LayerNorm.forward(sum));
+        return Normalize(sum);
     }
 }
 
