@@ -39,7 +39,8 @@ public static class ParameterSelection
 
     /// <summary>
     /// Splits the trainable parameters into (with decay, without decay): biases and the weights of normalisation
-    /// layers (LayerNorm, BatchNorm, GroupNorm modules; or a name containing "LayerNorm"/"layer_norm"/"ln_") get none.
+    /// layers (LayerNorm, BatchNorm, GroupNorm modules; or a name containing "LayerNorm"/"layer_norm"/"ln_") get none,
+    /// nor does a learned temperature (logit_scale, as OpenCLIP trains it).
     /// </summary>
     public static (List<(string Name, Parameter Parameter)> Decay, List<(string Name, Parameter Parameter)> NoDecay) WeightDecayGroups(nn.Module model)
     {
@@ -56,7 +57,7 @@ public static class ParameterSelection
         {
             if (!parameter.requires_grad) continue;
             string last = name[(name.LastIndexOf('.') + 1)..];
-            bool exempt = last == "bias" || normParameters.Contains(name) || name.Contains("LayerNorm", StringComparison.Ordinal)
+            bool exempt = last == "bias" || last == "logit_scale" || normParameters.Contains(name) || name.Contains("LayerNorm", StringComparison.Ordinal)
                           || name.Contains("layer_norm", StringComparison.Ordinal) || name.Split('.').Any(part => part.StartsWith("ln_", StringComparison.Ordinal) || part == "ln");
             (exempt ? noDecay : decay).Add((name, parameter));
         }

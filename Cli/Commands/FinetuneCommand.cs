@@ -6,20 +6,29 @@ using ModelZoo.Training.Tasks;
 
 namespace ModelZoo.Cli.Commands;
 
-/// <summary>`modelzoo finetune --model NAME [--weights PATH] --task vqa|retrieval --train M.json --val M.json --out DIR`.</summary>
+/// <summary>
+/// `modelzoo finetune --model NAME [--weights PATH] --task vqa|retrieval --train M.json --val M.json --out DIR`; with
+/// --task clip-contrastive|vatt-contrastive it pre-trains (as `modelzoo pretrain`, the same options under another name).
+/// </summary>
 public sealed class FinetuneCommand : ICliCommand
 {
-    public Command Build()
+    public static readonly string[] FineTuningTasks = { "vqa", "retrieval" };
+
+    public Command Build() => Create("finetune", "Fine-tune a model on VQA (BCE over soft scores) or image-text retrieval (contrastive or ITM with sampled negatives)",
+        FineTuningTasks.Concat(ContrastivePretraining.Tasks).ToArray());
+
+    /// <summary>The command with the given name, accepting <paramref name="tasks"/> (fine-tuning and/or pre-training ones).</summary>
+    internal static Command Create(string name, string description, IReadOnlyList<string> tasks)
     {
         var model = new Option<string>("--model") { Description = "Preset name (`modelzoo list`) or an adapter's own model (demo-vilt, demo-clip)", Required = true };
         var weights = new Option<string?>("--weights") { Description = "Pre-trained checkpoint to start from (file or folder)" };
-        var task = new Option<string>("--task") { Description = "vqa or retrieval", Required = true };
+        var task = new Option<string>("--task") { Description = string.Join(", ", tasks), Required = true };
         var train = new Option<string>("--train") { Description = "Training data manifest (JSON: questions/annotations/images, or captions/splits/images)", Required = true };
         var val = new Option<string?>("--val") { Description = "Validation data manifest" };
         var output = new Option<string>("--out") { Description = "Output folder: model.safetensors, task.json, answers.json, checkpoints/, metrics.jsonl", Required = true };
         var resume = new Option<string?>("--resume") { Description = "Continue a run from its checkpoint (a checkpoint folder or the output folder)" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
-        var maxSteps = new Option<int?>("--max-steps") { Description = "Optimizer steps (overrides --epochs)" };
+        var maxSteps = new Option<int?>("--max-steps", "--steps") { Description = "Optimizer steps (overrides --epochs)" };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
         var accumulation = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 5e-5 };
@@ -35,7 +44,7 @@ public sealed class FinetuneCommand : ICliCommand
         var precision = new Option<string>("--precision") { Description = "fp32 or bf16 (bf16 compute, fp32 master weights)", DefaultValueFactory = _ => "fp32" };
         var device = CommonOptions.Device();
         var json = CommonOptions.Json("Print the final metrics as JSON");
-        var command = new Command("finetune", "Fine-tune a model on VQA (BCE over soft scores) or image-text retrieval (contrastive or ITM with sampled negatives)")
+        var command = new Command(name, description)
         {
             model, weights, task, train, val, output, resume, epochs, maxSteps, batch, accumulation, lr, weightDecay, warmup, schedule, clip, freeze,
             evalEvery, checkpointEvery, answers, seed, precision, device, json,
@@ -43,7 +52,7 @@ public sealed class FinetuneCommand : ICliCommand
         command.Guard(parse =>
         {
             string taskName = parse.GetValue(task)!.ToLowerInvariant();
-            if (taskName is not ("vqa" or "retrieval")) throw new ArgumentException($"--task must be vqa or retrieval, not '{taskName}'");
+            if (!tasks.Contains(taskName)) throw new ArgumentException($"--task must be one of {string.Join(", ", tasks)}, not '{taskName}'");
             var decay = parse.GetValue(schedule)!.ToLowerInvariant() switch
             {
                 "linear" => DecayKind.Linear, "cosine" => DecayKind.Cosine, "constant" => DecayKind.Constant,
@@ -58,6 +67,9 @@ public sealed class FinetuneCommand : ICliCommand
                 CheckpointEvery = parse.GetValue(checkpointEvery), Seed = parse.GetValue(seed), Label = taskName,
             };
             string outputDirectory = Path.GetFullPath(parse.GetValue(output)!);
+            if (ContrastivePretraining.IsTask(taskName))
+                return PretrainCommand.Run(parse.GetValue(model)!, taskName, parse.GetValue(train)!, parse.GetValue(val), outputDirectory, options,
+                    parse.GetValue(weights), parse.GetValue(device)!, parse.GetValue(resume), parse.GetValue(json));
             var (training, validation) = FineTuning.Run(parse.GetValue(model)!, taskName, parse.GetValue(train)!, parse.GetValue(val), outputDirectory,
                 options, parse.GetValue(weights), parse.GetValue(answers), parse.GetValue(device)!, parse.GetValue(resume));
             if (validation?.Predictions is { } predictions) FineTuning.WriteResults(Path.Combine(outputDirectory, "val-results.json"), predictions);
