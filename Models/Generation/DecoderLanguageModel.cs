@@ -1,5 +1,6 @@
 using ModelZoo.Attention;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace ModelZoo.Models.Generation;
@@ -61,6 +62,10 @@ public static class DecoderLanguageModelExtensions
         using var scope = NewDisposeScope();
         return decoder.TokenEmbeddingWeight.dtype;
     }
+
+    /// <summary>Logits at every position: input_ids [B, L], attention_mask [B, Lpast + L] (left padding), optional cache.</summary>
+    public static Tensor ForwardTokens(this IDecoderLanguageModel decoder, Tensor inputIds, Tensor? attentionMask = null, KeyValueCache? cache = null) =>
+        decoder.Logits(DecoderPass.Run(decoder, inputIds, attentionMask, cache).Hidden);
 }
 
 /// <summary>Hidden states of a decoder pass: after the final norm, and optionally every layer's output (before the final norm).</summary>
@@ -116,6 +121,14 @@ public static class DecoderPass
             outputs?.Add(hidden);
         }
         return new DecoderPassOutput(decoder.FinalNorm(hidden), (IReadOnlyList<Tensor>?)outputs ?? Array.Empty<Tensor>());
+    }
+
+    /// <summary>Token embeddings [B, L, hidden] of input_ids [B, L]; rows below <paramref name="frozenRows"/> get no gradient (see <see cref="PartiallyFrozen"/>).</summary>
+    public static Tensor EmbedTokens(Embedding embedding, Tensor inputIds, long? frozenRows)
+    {
+        if (frozenRows is null) return embedding.forward(inputIds);
+        var weight = PartiallyFrozen(embedding.weight!, frozenRows);
+        return weight.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], weight.shape[1]);
     }
 
     /// <summary>The token-embedding weight with rows below <paramref name="frozenRows"/> cut off from the gradient (when grad is on).</summary>

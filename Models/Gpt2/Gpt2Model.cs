@@ -38,13 +38,9 @@ public sealed class Gpt2Model : nn.Module
     public PreNormTransformerLayer this[int index] => h[index];
     public int Count => h.Count;
 
-    /// <summary>Token + position embeddings, dropout. <paramref name="tokenWeight"/> replaces wte.weight (partial freezing).</summary>
-    public Tensor Embed(Tensor inputIds, Tensor positions, Tensor? tokenWeight = null)
-    {
-        var tokens = tokenWeight is null ? wte.forward(inputIds)
-            : tokenWeight.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], tokenWeight.shape[1]);
-        return drop.forward(tokens + wpe.forward(positions));
-    }
+    /// <summary>Token + position embeddings, dropout; token rows below <paramref name="frozenTokenRows"/> get no gradient.</summary>
+    public Tensor Embed(Tensor inputIds, Tensor positions, long? frozenTokenRows = null) =>
+        drop.forward(DecoderPass.EmbedTokens(wte, inputIds, frozenTokenRows) + wpe.forward(positions));
 
     public Tensor FinalNorm(Tensor hidden) => ln_f.forward(hidden);
 }
@@ -95,16 +91,14 @@ public sealed class Gpt2LMHeadModel : nn.Module, IDecoderLanguageModel
     public long? FrozenTokenRows { get; set; }
     public Tensor TokenEmbeddingWeight => transformer.TokenEmbeddings.weight!;
 
-    Tensor? TokenWeightForForward() => FrozenTokenRows is null ? null : DecoderPass.PartiallyFrozen(TokenEmbeddingWeight, FrozenTokenRows);
-
-    public Tensor Embed(Tensor inputIds, Tensor positions) => transformer.Embed(inputIds, positions, TokenWeightForForward());
+    public Tensor Embed(Tensor inputIds, Tensor positions) => transformer.Embed(inputIds, positions, FrozenTokenRows);
 
     public Tensor Layer(int index, Tensor hidden, DecoderContext context, LayerKeyValueCache? cache) =>
         cache is null ? transformer[index].forward(hidden, context.Mask) : transformer[index].ForwardCached(hidden, cache, context.Mask);
 
     public Tensor FinalNorm(Tensor hidden) => transformer.FinalNorm(hidden);
 
-    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, TokenWeightForForward() ?? TokenEmbeddingWeight);
+    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, DecoderPass.PartiallyFrozen(TokenEmbeddingWeight, FrozenTokenRows));
 
     /// <summary>
     /// nanoGPT forward: idx [B, T]. With targets, logits at every position and the cross-entropy loss (positions whose
@@ -120,8 +114,4 @@ public sealed class Gpt2LMHeadModel : nn.Module, IDecoderLanguageModel
         var loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1), ignore_index: ignoreIndex);
         return new Gpt2Output(logits, loss, pass.LayerOutputs);
     }
-
-    /// <summary>Logits at every position: input_ids [B, L], attention_mask [B, Lpast + L] (left padding), optional cache.</summary>
-    public Tensor ForwardTokens(Tensor inputIds, Tensor? attentionMask = null, KeyValueCache? cache = null) =>
-        Logits(DecoderPass.Run(this, inputIds, attentionMask, cache).Hidden);
 }

@@ -133,24 +133,12 @@ public sealed class LlamaForCausalLM : nn.Module, IDecoderLanguageModel
     public long? FrozenTokenRows { get; set; }
     public Tensor TokenEmbeddingWeight => model.TokenEmbeddings.weight!;
 
-    public Tensor Embed(Tensor inputIds, Tensor positions)
-    {
-        if (FrozenTokenRows is null) return model.TokenEmbeddings.forward(inputIds);
-        var weight = DecoderPass.PartiallyFrozen(TokenEmbeddingWeight, FrozenTokenRows);
-        return weight.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], weight.shape[1]);
-    }
+    public Tensor Embed(Tensor inputIds, Tensor positions) => DecoderPass.EmbedTokens(model.TokenEmbeddings, inputIds, FrozenTokenRows);
 
     public Tensor Layer(int index, Tensor hidden, DecoderContext context, LayerKeyValueCache? cache) => model[index].forward(hidden, context, cache);
 
     public Tensor FinalNorm(Tensor hidden) => model.FinalNorm(hidden);
 
-    public Tensor Logits(Tensor hidden)
-    {
-        if (lm_head is not null) return lm_head.forward(hidden);
-        return nn.functional.linear(hidden, FrozenTokenRows is null ? TokenEmbeddingWeight : DecoderPass.PartiallyFrozen(TokenEmbeddingWeight, FrozenTokenRows));
-    }
-
-    /// <summary>Logits at every position: input_ids [B, L], attention_mask [B, Lpast + L] (left padding), optional cache.</summary>
-    public Tensor ForwardTokens(Tensor inputIds, Tensor? attentionMask = null, KeyValueCache? cache = null) =>
-        Logits(DecoderPass.Run(this, inputIds, attentionMask, cache).Hidden);
+    public Tensor Logits(Tensor hidden) =>
+        lm_head?.forward(hidden) ?? nn.functional.linear(hidden, DecoderPass.PartiallyFrozen(TokenEmbeddingWeight, FrozenTokenRows));
 }

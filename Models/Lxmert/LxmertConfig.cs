@@ -10,18 +10,8 @@ namespace ModelZoo.Models.Lxmert;
 /// fields), so an HF config.json loads as it is; the original's BertConfig plus its module-global VISUAL_CONFIG
 /// (l/x/r_layers, visual_feat_dim, visual_pos_dim) load through <see cref="FromOriginal"/>.
 /// </summary>
-public sealed record LxmertConfig
+public sealed record LxmertConfig : BertTextConfig
 {
-    public int VocabSize { get; init; } = 30522;
-    public int HiddenSize { get; init; } = 768;
-    public int NumAttentionHeads { get; init; } = 12;
-    public int IntermediateSize { get; init; } = 3072;
-    public string HiddenAct { get; init; } = "gelu";
-    public double HiddenDropoutProb { get; init; } = 0.1;
-    public double AttentionProbsDropoutProb { get; init; } = 0.1;
-    public int MaxPositionEmbeddings { get; init; } = 512;
-    public int TypeVocabSize { get; init; } = 2;
-    public double InitializerRange { get; init; } = 0.02;
     public double LayerNormEps { get; init; } = 1e-12;
 
     /// <summary>Language layers (run first, over the text alone).</summary>
@@ -66,16 +56,7 @@ public sealed record LxmertConfig
         return ConfigJson.Parse<LxmertConfig>(document.RootElement, source).Validated(source);
     }
 
-    public BertLayerOptions LayerOptions() => new()
-    {
-        Hidden = HiddenSize,
-        Heads = NumAttentionHeads,
-        Intermediate = IntermediateSize,
-        Activation = Activations.Parse(HiddenAct),
-        LayerNormEps = LayerNormEps,
-        HiddenDropout = HiddenDropoutProb,
-        AttentionDropout = AttentionProbsDropoutProb,
-    };
+    protected override double EncoderLayerNormEps => LayerNormEps;
 
     public LxmertConfig Validated(string source = "lxmert config")
     {

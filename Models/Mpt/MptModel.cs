@@ -55,10 +55,10 @@ public sealed class MptModel : nn.Module
     public Embedding TokenEmbeddings => wte;
     public PreNormTransformerLayer this[int index] => blocks[index];
 
-    public Tensor Embed(Tensor inputIds, Tensor positions, Tensor? tokenWeight)
+    /// <summary>Token (+ position, when the model has them) embeddings, dropout; token rows below <paramref name="frozenTokenRows"/> get no gradient.</summary>
+    public Tensor Embed(Tensor inputIds, Tensor positions, long? frozenTokenRows = null)
     {
-        var tokens = tokenWeight is null ? wte.forward(inputIds)
-            : tokenWeight.index_select(0, inputIds.reshape(-1)).view(inputIds.shape[0], inputIds.shape[1], tokenWeight.shape[1]);
+        var tokens = DecoderPass.EmbedTokens(wte, inputIds, frozenTokenRows);
         if (wpe is not null) tokens = tokens + wpe.forward(positions);
         return emb_drop.forward(tokens);
     }
@@ -98,9 +98,7 @@ public sealed class MptForCausalLM : nn.Module, IDecoderLanguageModel
     public long? FrozenTokenRows { get; set; }
     public Tensor TokenEmbeddingWeight => transformer.TokenEmbeddings.weight!;
 
-    Tensor? TokenWeightForForward() => FrozenTokenRows is null ? null : DecoderPass.PartiallyFrozen(TokenEmbeddingWeight, FrozenTokenRows);
-
-    public Tensor Embed(Tensor inputIds, Tensor positions) => transformer.Embed(inputIds, positions, TokenWeightForForward());
+    public Tensor Embed(Tensor inputIds, Tensor positions) => transformer.Embed(inputIds, positions, FrozenTokenRows);
 
     public Tensor Layer(int index, Tensor hidden, DecoderContext context, LayerKeyValueCache? cache)
     {
@@ -117,11 +115,7 @@ public sealed class MptForCausalLM : nn.Module, IDecoderLanguageModel
 
     public Tensor Logits(Tensor hidden)
     {
-        var logits = nn.functional.linear(hidden, TokenWeightForForward() ?? TokenEmbeddingWeight);
+        var logits = nn.functional.linear(hidden, DecoderPass.PartiallyFrozen(TokenEmbeddingWeight, FrozenTokenRows));
         return Config.LogitScale is double scale ? logits * scale : logits;
     }
-
-    /// <summary>Logits at every position: input_ids [B, L], attention_mask [B, Lpast + L] (left padding), optional cache.</summary>
-    public Tensor ForwardTokens(Tensor inputIds, Tensor? attentionMask = null, KeyValueCache? cache = null) =>
-        Logits(DecoderPass.Run(this, inputIds, attentionMask, cache).Hidden);
 }

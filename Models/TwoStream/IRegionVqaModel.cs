@@ -1,3 +1,4 @@
+using ModelZoo.Models.Common;
 using static TorchSharp.torch;
 
 namespace ModelZoo.Models.TwoStream;
@@ -35,19 +36,13 @@ public static class RegionVqaBatch
     public static (Tensor Ids, Tensor Mask) PadTokens(IReadOnlyList<RegionVqaInput> questions, int maxTokens, Device device)
     {
         if (questions.Count == 0) throw new ArgumentException("no questions to answer");
-        int length = 0;
         foreach (var q in questions)
         {
             if (q.TokenIds.Count < 2) throw new ArgumentException("a question needs at least [CLS] and [SEP]");
             if (q.TokenIds.Count > maxTokens)
                 throw new ArgumentException($"a question has {q.TokenIds.Count} tokens, more than the {maxTokens} this model takes ([CLS] and [SEP] included); truncate it");
-            length = Math.Max(length, q.TokenIds.Count);
         }
-        var ids = new long[questions.Count, length];
-        var mask = new long[questions.Count, length];
-        for (int i = 0; i < questions.Count; i++)
-            for (int j = 0; j < questions[i].TokenIds.Count; j++) { ids[i, j] = questions[i].TokenIds[j]; mask[i, j] = 1; }
-        return (tensor(ids, device: device), tensor(mask, device: device));
+        return TokenPadding.Pad(questions.Select(q => q.TokenIds).ToList(), device);
     }
 
     /// <summary>Checks one image's regions: features [R, featureSize], boxes [R, 4], a positive image size.</summary>

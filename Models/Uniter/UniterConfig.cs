@@ -1,4 +1,4 @@
-using ModelZoo.Attention.Layers;
+using ModelZoo.Models.Common;
 
 namespace ModelZoo.Models.Uniter;
 
@@ -6,19 +6,12 @@ namespace ModelZoo.Models.Uniter;
 /// ChenRocks/UNITER UniterConfig fields (model/model.py) with their own names, plus the constructor arguments of the
 /// task classes: img_dim (region feature width) and num_answer (VQA answer count, null for a backbone).
 /// </summary>
-public sealed record UniterConfig
+public sealed record UniterConfig : BertTextConfig
 {
-    public int VocabSize { get; init; } = 28996;
-    public int HiddenSize { get; init; } = 768;
+    /// <summary>UNITER's released models use the cased BERT vocabulary.</summary>
+    public UniterConfig() => VocabSize = 28996;
+
     public int NumHiddenLayers { get; init; } = 12;
-    public int NumAttentionHeads { get; init; } = 12;
-    public int IntermediateSize { get; init; } = 3072;
-    public string HiddenAct { get; init; } = "gelu";
-    public double HiddenDropoutProb { get; init; } = 0.1;
-    public double AttentionProbsDropoutProb { get; init; } = 0.1;
-    public int MaxPositionEmbeddings { get; init; } = 512;
-    public int TypeVocabSize { get; init; } = 2;
-    public double InitializerRange { get; init; } = 0.02;
 
     /// <summary>Width of the region features (UniterModel(config, img_dim)); 2048 for the released models.</summary>
     public int ImgDim { get; init; } = 2048;
@@ -31,17 +24,8 @@ public sealed record UniterConfig
     /// <summary>UNITER hard-codes LayerNorm eps 1e-12 everywhere.</summary>
     public const double LayerNormEps = 1e-12;
 
+    protected override double EncoderLayerNormEps => LayerNormEps;
+
     /// <summary>Width of the box features: x1, y1, x2, y2, w, h, w·h (normalised by the image size).</summary>
     public const int BoxFeatureDim = 7;
-
-    public BertLayerOptions LayerOptions() => new()
-    {
-        Hidden = HiddenSize,
-        Heads = NumAttentionHeads,
-        Intermediate = IntermediateSize,
-        Activation = Activations.Parse(HiddenAct),
-        LayerNormEps = LayerNormEps,
-        HiddenDropout = HiddenDropoutProb,
-        AttentionDropout = AttentionProbsDropoutProb,
-    };
 }

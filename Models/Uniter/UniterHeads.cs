@@ -1,4 +1,3 @@
-using ModelZoo.Attention.Layers;
 using ModelZoo.Models.Common;
 using ModelZoo.Models.TwoStream;
 using TorchSharp;
@@ -26,11 +25,7 @@ public sealed class UniterForVisualQuestionAnswering : nn.Module, IRegionVqaMode
         Config = config with { NumAnswer = NumAnswer };
         int h = config.HiddenSize;
         uniter = new UniterModel(config);
-        vqa_output = nn.Sequential(
-            ("0", nn.Linear(h, 2 * h)),
-            ("1", new ActivationModule(Activation.GeluErf)),
-            ("2", nn.LayerNorm(2 * h, UniterConfig.LayerNormEps)),
-            ("3", nn.Linear(2 * h, NumAnswer)));
+        vqa_output = AnswerClassifier.Layers(h, 2 * h, NumAnswer, UniterConfig.LayerNormEps);
         RegisterComponents();
         Initialization.BertStyle(vqa_output, config.InitializerRange);
     }

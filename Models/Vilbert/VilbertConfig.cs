@@ -8,20 +8,10 @@ namespace ModelZoo.Models.Vilbert;
 /// config/bert_base_6layer_6conect.json and <c>BertConfig.to_dict()</c> output load as they are. Fields a file
 /// leaves out take the reference constructor's defaults.
 /// </summary>
-public sealed record VilbertConfig
+public sealed record VilbertConfig : BertTextConfig
 {
-    // Text stream (BERT).
-    public int VocabSize { get; init; } = 30522;
-    public int HiddenSize { get; init; } = 768;
+    // Text stream: the BERT fields of BertTextConfig, and its layers.
     public int NumHiddenLayers { get; init; } = 12;
-    public int NumAttentionHeads { get; init; } = 12;
-    public int IntermediateSize { get; init; } = 3072;
-    public string HiddenAct { get; init; } = "gelu";
-    public double HiddenDropoutProb { get; init; } = 0.1;
-    public double AttentionProbsDropoutProb { get; init; } = 0.1;
-    public int MaxPositionEmbeddings { get; init; } = 512;
-    public int TypeVocabSize { get; init; } = 2;
-    public double InitializerRange { get; init; } = 0.02;
 
     // Visual stream.
     public int VFeatureSize { get; init; } = 2048;
@@ -78,16 +68,6 @@ public sealed record VilbertConfig
     public static VilbertConfig Load(string path) => ConfigJson.Load<VilbertConfig>(path).Validated(path);
 
     public int CoAttentionLayers => VBiattentionId.Length;
-
-    public BertLayerOptions TextLayerOptions() => new()
-    {
-        Hidden = HiddenSize,
-        Heads = NumAttentionHeads,
-        Intermediate = IntermediateSize,
-        Activation = Activations.Parse(HiddenAct),
-        HiddenDropout = HiddenDropoutProb,
-        AttentionDropout = AttentionProbsDropoutProb,
-    };
 
     public BertLayerOptions VisualLayerOptions() => new()
     {

@@ -181,7 +181,7 @@ public sealed class VilbertEncoder : nn.Module
 
     public VilbertEncoder(VilbertConfig config) : base("encoder")
     {
-        layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config.TextLayerOptions())).ToArray());
+        layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config.LayerOptions())).ToArray());
         v_layer = nn.ModuleList(Enumerable.Range(0, config.VNumHiddenLayers).Select(_ => new BertLayer(config.VisualLayerOptions())).ToArray());
         c_layer = nn.ModuleList(Enumerable.Range(0, config.CoAttentionLayers).Select(_ => new VilbertConnectionLayer(config)).ToArray());
         Steps = Schedule(config);

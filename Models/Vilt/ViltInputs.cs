@@ -1,3 +1,4 @@
+using ModelZoo.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,25 +20,9 @@ public sealed record ViltInputs(Tensor InputIds, Tensor? TextMask, Tensor PixelV
         if (texts.Count == 0 || texts.Count != images.Count)
             throw new ArgumentException($"need one image per text (got {texts.Count} texts, {images.Count} images)");
         var (pixels, pixelMask) = PadImages(images);
-        var (ids, mask) = PadTexts(texts);
+        var (ids, mask) = TokenPadding.Pad(texts);
         device ??= CPU;
         return new ViltInputs(ids.to(device), mask.to(device), pixels.to(device), pixelMask.to(device));
-    }
-
-    /// <summary>Text ids padded with 0 and their mask [B, L].</summary>
-    public static (Tensor Ids, Tensor Mask) PadTexts(IReadOnlyList<long[]> texts)
-    {
-        int length = texts.Max(t => t.Length);
-        if (length == 0) throw new ArgumentException("every text is empty");
-        var ids = new long[texts.Count, length];
-        var mask = new long[texts.Count, length];
-        for (int b = 0; b < texts.Count; b++)
-        for (int t = 0; t < texts[b].Length; t++)
-        {
-            ids[b, t] = texts[b][t];
-            mask[b, t] = 1;
-        }
-        return (tensor(ids), tensor(mask));
     }
 
     /// <summary>Images [C, H, W] padded to [B, C, Hmax, Wmax] and their pixel mask [B, Hmax, Wmax].</summary>

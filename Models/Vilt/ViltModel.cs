@@ -15,13 +15,13 @@ public sealed record ViltOutput(
 /// <summary>BERT-style MLM head (vilt/modules/heads.py MLMHead): transform (dense, GELU, LayerNorm), decoder, bias.</summary>
 public sealed class ViltMlmHead : nn.Module<Tensor, Tensor>
 {
-    readonly PredictionTransform transform;
+    readonly PredictionHeadTransform transform;
     readonly Linear decoder;
     readonly Parameter bias;
 
     public ViltMlmHead(ViltConfig config) : base("mlm_score")
     {
-        transform = new PredictionTransform(config.HiddenSize, Activations.Parse(config.HiddenAct), config.LayerNormEps);
+        transform = new PredictionHeadTransform(config.HiddenSize, Activations.Parse(config.HiddenAct), config.LayerNormEps);
         decoder = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
         bias = new Parameter(zeros(config.VocabSize));
         RegisterComponents();
@@ -29,24 +29,6 @@ public sealed class ViltMlmHead : nn.Module<Tensor, Tensor>
 
     /// <summary>Text features [B, L, H] → vocabulary logits [B, L, vocab].</summary>
     public override Tensor forward(Tensor text) => decoder.forward(transform.forward(text)) + bias;
-
-    /// <summary>BertPredictionHeadTransform: dense, activation, LayerNorm. Keys: dense.*, LayerNorm.*.</summary>
-    public sealed class PredictionTransform : nn.Module<Tensor, Tensor>
-    {
-        readonly Linear dense;
-        readonly LayerNorm LayerNorm;
-        readonly Activation activation;
-
-        public PredictionTransform(int hidden, Activation activation, double eps) : base("transform")
-        {
-            dense = nn.Linear(hidden, hidden);
-            LayerNorm = nn.LayerNorm(hidden, eps);
-            this.activation = activation;
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor x) => LayerNorm.forward(Activations.Apply(activation, dense.forward(x)));
-    }
 }
 
 /// <summary>2-way image–text matching (heads.py ITMHead). Keys: fc.*.</summary>

@@ -1,23 +1,13 @@
-using ModelZoo.Attention.Layers;
+using ModelZoo.Models.Common;
 
 namespace ModelZoo.Models.VisualBert;
 
 /// <summary>Hugging Face VisualBertConfig fields (config.json of uclanlp/visualbert-*).</summary>
-public sealed record VisualBertConfig
+public sealed record VisualBertConfig : BertTextConfig
 {
-    public int VocabSize { get; init; } = 30522;
-    public int HiddenSize { get; init; } = 768;
     /// <summary>Width of the region features: 2048 (VQA and COCO pre-training), 1024 (NLVR2), 512 (VCR).</summary>
     public int VisualEmbeddingDim { get; init; } = 512;
     public int NumHiddenLayers { get; init; } = 12;
-    public int NumAttentionHeads { get; init; } = 12;
-    public int IntermediateSize { get; init; } = 3072;
-    public string HiddenAct { get; init; } = "gelu";
-    public double HiddenDropoutProb { get; init; } = 0.1;
-    public double AttentionProbsDropoutProb { get; init; } = 0.1;
-    public int MaxPositionEmbeddings { get; init; } = 512;
-    public int TypeVocabSize { get; init; } = 2;
-    public double InitializerRange { get; init; } = 0.02;
     public double LayerNormEps { get; init; } = 1e-12;
     /// <summary>Text layers see only the text; one additional layer then sees text and regions (false in every published checkpoint).</summary>
     public bool BypassTransformer { get; init; }
@@ -31,14 +21,5 @@ public sealed record VisualBertConfig
     [System.Text.Json.Serialization.JsonPropertyName("id2label")]
     public Dictionary<string, string>? Id2Label { get; init; }
 
-    public BertLayerOptions LayerOptions() => new()
-    {
-        Hidden = HiddenSize,
-        Heads = NumAttentionHeads,
-        Intermediate = IntermediateSize,
-        Activation = Activations.Parse(HiddenAct),
-        LayerNormEps = LayerNormEps,
-        HiddenDropout = HiddenDropoutProb,
-        AttentionDropout = AttentionProbsDropoutProb,
-    };
+    protected override double EncoderLayerNormEps => LayerNormEps;
 }

@@ -166,35 +166,17 @@ public sealed class VisualBertForPreTraining : nn.Module
     /// <summary>BertLMPredictionHead without its own decoder matrix: the word embeddings are the decoder.</summary>
     public sealed class Predictions : nn.Module
     {
-        readonly Transform transform;
+        readonly PredictionHeadTransform transform;
         readonly Parameter bias;
 
         public Predictions(VisualBertConfig config) : base("predictions")
         {
-            transform = new Transform(config);
+            transform = new PredictionHeadTransform(config.HiddenSize, Activations.Parse(config.HiddenAct), config.LayerNormEps);
             bias = new Parameter(zeros(config.VocabSize));
             RegisterComponents();
         }
 
         public Tensor forward(Tensor sequence, Tensor wordEmbeddings) => nn.functional.linear(transform.forward(sequence), wordEmbeddings, bias);
-    }
-
-    /// <summary>dense, activation, LayerNorm.</summary>
-    public sealed class Transform : nn.Module<Tensor, Tensor>
-    {
-        readonly Linear dense;
-        readonly LayerNorm LayerNorm;
-        readonly Activation activation;
-
-        public Transform(VisualBertConfig config) : base("transform")
-        {
-            dense = nn.Linear(config.HiddenSize, config.HiddenSize);
-            LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-            activation = Activations.Parse(config.HiddenAct);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor x) => LayerNorm.forward(Activations.Apply(activation, dense.forward(x)));
     }
 }
 

@@ -1,3 +1,4 @@
+using ModelZoo.Models.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,25 +16,10 @@ public sealed record VisualBertInputs(Tensor InputIds, Tensor? TextMask, Tensor 
     {
         if (texts.Count == 0 || texts.Count != features.Count)
             throw new ArgumentException($"need one feature set per text (got {texts.Count} texts, {features.Count} feature sets)");
-        var (ids, textMask) = PadTexts(texts);
+        var (ids, textMask) = TokenPadding.Pad(texts);
         var (visual, visualMask) = PadRegions(features);
         device ??= CPU;
         return new VisualBertInputs(ids.to(device), textMask.to(device), visual.to(device), visualMask.to(device));
-    }
-
-    public static (Tensor Ids, Tensor Mask) PadTexts(IReadOnlyList<long[]> texts)
-    {
-        int length = texts.Max(t => t.Length);
-        if (length == 0) throw new ArgumentException("every text is empty");
-        var ids = new long[texts.Count, length];
-        var mask = new long[texts.Count, length];
-        for (int b = 0; b < texts.Count; b++)
-        for (int t = 0; t < texts[b].Length; t++)
-        {
-            ids[b, t] = texts[b][t];
-            mask[b, t] = 1;
-        }
-        return (tensor(ids), tensor(mask));
     }
 
     /// <summary>[regions, dim] tensors → [B, max regions, dim] zero-padded and their mask [B, max regions].</summary>

@@ -1,5 +1,6 @@
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Flamingo;
+using ModelZoo.Models.Generation;
 using ModelZoo.Models.Gpt2;
 using ModelZoo.Tests.Support;
 using ModelZoo.Weights;

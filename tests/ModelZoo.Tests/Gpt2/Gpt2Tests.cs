@@ -1,6 +1,7 @@
 using ModelZoo.Attention;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Common;
+using ModelZoo.Models.Generation;
 using ModelZoo.Models.Gpt2;
 using ModelZoo.Models.Parity;
 using ModelZoo.Tests.Support;

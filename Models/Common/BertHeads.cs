@@ -3,14 +3,15 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ModelZoo.Models.TwoStream;
+namespace ModelZoo.Models.Common;
 
-// Heads shared by ViLBERT and LXMERT; names follow both original repositories (logit_fc.{0,2,3},
+// BERT-style heads shared by the BERT-based families; names follow the original repositories (logit_fc.{0,2,3},
 // predictions.transform.{dense,LayerNorm}, predictions.bias).
 
 /// <summary>
 /// Answer classifier: Linear(in, hidden), GELU, LayerNorm(hidden), Linear(hidden, answers), stored as
-/// logit_fc.{0,2,3} (ViLBERT SimpleClassifier, LXMERT VQA/GQA answer heads).
+/// logit_fc.{0,2,3} (ViLBERT SimpleClassifier, LXMERT VQA/GQA answer heads; UNITER's vqa_output is the same
+/// <see cref="Layers"/> under its own name).
 /// </summary>
 public sealed class AnswerClassifier : nn.Module<Tensor, Tensor>
 {
@@ -21,13 +22,16 @@ public sealed class AnswerClassifier : nn.Module<Tensor, Tensor>
     public AnswerClassifier(int inputDim, int hiddenDim, int answers, double layerNormEps = 1e-12) : base("answer_classifier")
     {
         Answers = answers;
-        logit_fc = nn.Sequential(
-            ("0", nn.Linear(inputDim, hiddenDim)),
-            ("1", new ActivationModule(Activation.GeluErf)),
-            ("2", nn.LayerNorm(hiddenDim, layerNormEps)),
-            ("3", nn.Linear(hiddenDim, answers)));
+        logit_fc = Layers(inputDim, hiddenDim, answers, layerNormEps);
         RegisterComponents();
     }
+
+    /// <summary>The four layers, keyed 0 to 3 (1, the GELU, has no weights).</summary>
+    public static Sequential Layers(int inputDim, int hiddenDim, int answers, double layerNormEps = 1e-12) => nn.Sequential(
+        ("0", nn.Linear(inputDim, hiddenDim)),
+        ("1", new ActivationModule(Activation.GeluErf)),
+        ("2", nn.LayerNorm(hiddenDim, layerNormEps)),
+        ("3", nn.Linear(hiddenDim, answers)));
 
     public override Tensor forward(Tensor pooled) => logit_fc.forward(pooled);
 }
