@@ -19,9 +19,11 @@ static class EvalModelAction
         var data = new Option<string?>("--data") { Description = "Data manifest of the split to evaluate" };
         var results = new Option<string?>("--results-out") { Description = "VQA: also write the predictions in the official results format" };
         var answers = new Option<string?>("--answers") { Description = "VQA with published weights (not a finetune folder): the head's answer list, e.g. trainval_label2ans.json" };
+        var vocab = new Option<string?>("--vocab") { Description = "WordPiece vocab.txt for models whose vocabulary is not bundled (a finetune folder's own copy is used by default)" };
+        var limit = new Option<int?>("--limit") { Description = "Evaluate the first N questions (VQA) or images with their captions (retrieval)" };
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
-        foreach (var option in new Option[] { model, weights, task, data, results, answers, device, json }) eval.Add(option);
+        foreach (var option in new Option[] { model, weights, task, data, results, answers, vocab, limit, device, json }) eval.Add(option);
         eval.Guard(parse =>
         {
             if (parse.GetValue(model) is not string name)
@@ -29,7 +31,8 @@ static class EvalModelAction
             string Require(Option<string?> option) => parse.GetValue(option) ?? throw new ArgumentException($"--model needs {option.Name} too");
             string taskName = Require(task).ToLowerInvariant();
             if (taskName is not ("vqa" or "retrieval")) throw new ArgumentException($"--task must be vqa or retrieval, not '{taskName}'");
-            var evaluation = FineTuning.Evaluate(name, Require(weights), taskName, Require(data), parse.GetValue(device)!, parse.GetValue(answers));
+            var evaluation = FineTuning.Evaluate(name, Require(weights), taskName, Require(data), parse.GetValue(device)!, parse.GetValue(answers),
+                parse.GetValue(vocab), parse.GetValue(limit));
             if (parse.GetValue(results) is string path && evaluation.Predictions is { } predictions) FineTuning.WriteResults(path, predictions);
             if (parse.GetValue(json)) { CliRun.PrintJson(Summary(evaluation)); return 0; }
             Print(evaluation);

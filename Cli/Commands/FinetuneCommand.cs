@@ -20,7 +20,7 @@ public sealed class FinetuneCommand : ICliCommand
     /// <summary>The command with the given name, accepting <paramref name="tasks"/> (fine-tuning and/or pre-training ones).</summary>
     internal static Command Create(string name, string description, IReadOnlyList<string> tasks)
     {
-        var model = new Option<string>("--model") { Description = "Preset name (`modelzoo list`) or an adapter's own model (demo-vilt, demo-clip)", Required = true };
+        var model = new Option<string>("--model") { Description = "Preset name (`modelzoo list`: UNITER, ViLT, VisualBERT, ViLBERT, LXMERT, CLIP families) or an adapter's own model (demo-vilt, demo-clip)", Required = true };
         var weights = new Option<string?>("--weights") { Description = "Pre-trained checkpoint to start from (file or folder)" };
         var task = new Option<string>("--task") { Description = string.Join(", ", tasks), Required = true };
         var train = new Option<string>("--train") { Description = "Training data manifest (JSON: questions/annotations/images, or captions/splits/images)", Required = true };
@@ -40,6 +40,11 @@ public sealed class FinetuneCommand : ICliCommand
         var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps (0 = at the end)" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N steps (0 = at the end)" };
         var answers = new Option<int>("--answers") { Description = "VQA answer vocabulary size (most frequent training answers)", DefaultValueFactory = _ => 3129 };
+        var vocab = new Option<string?>("--vocab") { Description = "WordPiece vocab.txt for models whose vocabulary is not bundled (cased UNITER: bert-base-cased); kept in the output folder" };
+        var valLimit = new Option<int?>("--val-limit")
+        {
+            Description = "Validate on the first N questions (VQA) or images with their captions (retrieval; cross encoders score every caption-image pair)",
+        };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 42 };
         var precision = new Option<string>("--precision") { Description = "fp32 or bf16 (bf16 compute, fp32 master weights)", DefaultValueFactory = _ => "fp32" };
         var device = CommonOptions.Device();
@@ -47,7 +52,7 @@ public sealed class FinetuneCommand : ICliCommand
         var command = new Command(name, description)
         {
             model, weights, task, train, val, output, resume, epochs, maxSteps, batch, accumulation, lr, weightDecay, warmup, schedule, clip, freeze,
-            evalEvery, checkpointEvery, answers, seed, precision, device, json,
+            evalEvery, checkpointEvery, answers, vocab, valLimit, seed, precision, device, json,
         };
         command.Guard(parse =>
         {
@@ -71,7 +76,8 @@ public sealed class FinetuneCommand : ICliCommand
                 return PretrainCommand.Run(parse.GetValue(model)!, taskName, parse.GetValue(train)!, parse.GetValue(val), outputDirectory, options,
                     parse.GetValue(weights), parse.GetValue(device)!, parse.GetValue(resume), parse.GetValue(json));
             var (training, validation) = FineTuning.Run(parse.GetValue(model)!, taskName, parse.GetValue(train)!, parse.GetValue(val), outputDirectory,
-                options, parse.GetValue(weights), parse.GetValue(answers), parse.GetValue(device)!, parse.GetValue(resume));
+                options, parse.GetValue(weights), parse.GetValue(answers), parse.GetValue(device)!, parse.GetValue(resume),
+                parse.GetValue(vocab), parse.GetValue(valLimit));
             if (validation?.Predictions is { } predictions) FineTuning.WriteResults(Path.Combine(outputDirectory, "val-results.json"), predictions);
             var summary = EvalModelAction.Summary(validation);
             summary["steps"] = training.Steps;

@@ -66,14 +66,17 @@ public sealed class ClipImageProcessor(int size = 224, ImageResampler resampler 
 /// <summary>
 /// ViLT's preprocessing (dandelin/ViLT <c>pixelbert_transform</c>, MinMaxResize): the shorter side to
 /// <see cref="Shorter"/> (384), the longer side at most <see cref="Longer"/> (int(1333 / 800 * shorter) = 639),
-/// both rounded to the nearest integer and then down to a multiple of 32, bicubic; /255, mean and std 0.5.
+/// both rounded to the nearest integer and then down to a multiple of 32 (<see cref="Multiple"/>: ViLT-B/32's patch size;
+/// a model with smaller patches may round to its own patch size), bicubic; /255, mean and std 0.5.
 /// Batches of different sizes are zero-padded at the bottom and right (as ViLT's collate does) with a pixel mask.
 /// </summary>
 public sealed class ViltImageProcessor
 {
-    public ViltImageProcessor(int shorter = 384, int? longer = null, ImageResampler resampler = ImageResampler.Pil)
+    public ViltImageProcessor(int shorter = 384, int? longer = null, ImageResampler resampler = ImageResampler.Pil, int multiple = 32)
     {
         if (shorter <= 0) throw new ArgumentException($"the shorter side must be positive, not {shorter}");
+        if (multiple <= 0) throw new ArgumentException($"the size multiple must be positive, not {multiple}");
+        Multiple = multiple;
         Shorter = shorter;
         Longer = longer ?? (int)(1333.0 / 800 * shorter);
         Resampler = resampler;
@@ -85,6 +88,8 @@ public sealed class ViltImageProcessor
     public int Shorter { get; }
     public int Longer { get; }
     public ImageResampler Resampler { get; }
+    /// <summary>Both sides are rounded down to a multiple of this (32 in ViLT).</summary>
+    public int Multiple { get; }
 
     /// <summary>The size MinMaxResize gives an image of this size.</summary>
     public (int Width, int Height) TargetSize(int width, int height)
@@ -99,8 +104,8 @@ public sealed class ViltImageProcessor
             newHeight *= scale;
             newWidth *= scale;
         }
-        int h = (int)(newHeight + 0.5) / 32 * 32, w = (int)(newWidth + 0.5) / 32 * 32;
-        if (h == 0 || w == 0) throw new ArgumentException($"a {width}x{height} image becomes {w}x{h} pixels under ViLT's resize (a side below 32)");
+        int h = (int)(newHeight + 0.5) / Multiple * Multiple, w = (int)(newWidth + 0.5) / Multiple * Multiple;
+        if (h == 0 || w == 0) throw new ArgumentException($"a {width}x{height} image becomes {w}x{h} pixels under ViLT's resize (a side below {Multiple})");
         return (w, h);
     }
 

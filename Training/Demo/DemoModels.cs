@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using ModelZoo.Attention;
 using ModelZoo.Attention.Layers;
-using ModelZoo.Models.Common;
+using ModelZoo.Models.Vilt;
 using ModelZoo.Training.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -58,26 +58,50 @@ public sealed record DemoModelConfig
     public double Dropout { get; init; } = 0.1;
     public int Patches => (ImageSize / PatchSize) * (ImageSize / PatchSize);
 
+    /// <summary>ViT blocks with timm's names, as ViLT's, so the dual encoder's image tower loads into ViLT.</summary>
     public PreNormLayerOptions LayerOptions => new()
     {
         Hidden = Hidden, Heads = Heads, MlpDim = 2 * Hidden, AttentionDropout = 0, ResidualDropout = Dropout, LayerNormEps = 1e-6,
+        Names = PreNormLayerNames.Timm,
+    };
+
+    /// <summary>The ViLT family's configuration of the demo's one-stream model (the demo's word vocabulary, 8-px patches of 48-px images).</summary>
+    public ViltConfig Vilt(int vocabularySize) => new()
+    {
+        VocabSize = vocabularySize, MaxPositionEmbeddings = MaxTextLength, HiddenSize = Hidden, NumHiddenLayers = Layers, NumAttentionHeads = Heads,
+        IntermediateSize = 2 * Hidden, HiddenDropoutProb = Dropout, AttentionProbsDropoutProb = 0, ImageSize = ImageSize, PatchSize = PatchSize,
+        EncoderLayerNormEps = 1e-6,
     };
 }
 
-/// <summary>Patch embedding (a strided convolution) with learned positions: [B, 3, H, W] to [B, patches, hidden].</summary>
-sealed class PatchEmbedding : nn.Module<Tensor, Tensor>
+/// <summary>
+/// The dual encoder's image tower, a ViT with ViLT's module names (patch_embed.proj, cls_token, pos_embed with the
+/// class position first, blocks.N with timm names, norm): [B, 3, H, W] to [B, 1 + patches, hidden].
+/// </summary>
+sealed class DemoImageTower : nn.Module
 {
-    readonly Conv2d proj;
-    readonly Parameter pos_embed;
+    readonly ViltPatchEmbed patch_embed;
+    readonly Parameter cls_token, pos_embed;
+    readonly ModuleList<PreNormTransformerLayer> blocks;
+    readonly LayerNorm norm;
 
-    public PatchEmbedding(DemoModelConfig config) : base("patch_embed")
+    public DemoImageTower(DemoModelConfig config) : base("visual")
     {
-        proj = nn.Conv2d(3, config.Hidden, config.PatchSize, stride: config.PatchSize);
-        pos_embed = new Parameter(randn(1, config.Patches, config.Hidden) * 0.02);
+        patch_embed = new ViltPatchEmbed(3, config.Hidden, config.PatchSize);
+        cls_token = new Parameter(randn(1, 1, config.Hidden) * 0.02);
+        pos_embed = new Parameter(randn(1, config.Patches + 1, config.Hidden) * 0.02);
+        blocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new PreNormTransformerLayer(config.LayerOptions)).ToArray());
+        norm = nn.LayerNorm(config.Hidden, 1e-6);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor pixels) => proj.forward(pixels).flatten(2).transpose(1, 2) + pos_embed;
+    public Tensor forward(Tensor pixels)
+    {
+        var patches = patch_embed.forward(pixels).flatten(2).transpose(1, 2);
+        var x = cat(new[] { cls_token.expand(patches.shape[0], -1, -1), patches }, 1) + pos_embed;
+        foreach (var block in blocks) x = block.forward(x, null);
+        return norm.forward(x);
+    }
 }
 
 /// <summary>Pre-norm transformer layers (the library's ViT/CLIP layer) under a padding mask.</summary>
@@ -116,89 +140,65 @@ static class DemoInputs
 }
 
 /// <summary>
-/// The demo's one-stream VQA model (ViLT-style): word embeddings and image patches in one sequence with modality
-/// embeddings, pre-norm transformer layers, a tanh pooler on the first token ([CLS]) and ViLT's VQA classifier
-/// (Linear, LayerNorm, GELU, Linear).
+/// The demo's one-stream VQA model: the ViLT family's <see cref="ViltModel"/> at a tiny size (<see cref="DemoModelConfig.Vilt"/>:
+/// 2 layers of 64, 8-px patches of 48-px images, the demo's word vocabulary) with its VQA classifier, run through the
+/// ViLT task adapter (ViLT's image preprocessing, pixel masks).
 /// </summary>
-public sealed class DemoViltVqa : nn.Module, IVqaModel
+public sealed class DemoViltVqa : IVqaModel
 {
-    readonly Embedding word_embeddings, text_positions, modality;
-    readonly PatchEmbedding patch_embed;
-    readonly DemoEncoder encoder;
-    readonly BertPooler pooler;
-    readonly Sequential vqa_classifier;
-    readonly WordVocabulary _vocabulary;
+    readonly ViltVqaAdapter _adapter;
 
     public DemoModelConfig Config { get; }
-    public WordVocabulary Vocabulary => _vocabulary;
-    public int Answers { get; }
-    public nn.Module Module => this;
+    public WordVocabulary Vocabulary { get; }
+    public ViltModel Model { get; }
+    public nn.Module Module => Model;
+    public int Answers => _adapter.Answers;
 
-    public DemoViltVqa(DemoModelConfig config, WordVocabulary vocabulary, int answers) : base("demo_vilt")
+    public DemoViltVqa(DemoModelConfig config, WordVocabulary vocabulary, int answers)
     {
         Config = config;
-        Answers = answers;
-        _vocabulary = vocabulary;
-        word_embeddings = nn.Embedding(vocabulary.Count, config.Hidden, padding_idx: 0);
-        text_positions = nn.Embedding(config.MaxTextLength, config.Hidden);
-        modality = nn.Embedding(2, config.Hidden);
-        patch_embed = new PatchEmbedding(config);
-        encoder = new DemoEncoder(config);
-        pooler = new BertPooler(config.Hidden, config.Hidden);
-        vqa_classifier = nn.Sequential(
-            ("0", nn.Linear(config.Hidden, 2 * config.Hidden)), ("1", nn.LayerNorm(2 * config.Hidden)),
-            ("2", new ActivationModule(Activation.GeluErf)), ("3", nn.Linear(2 * config.Hidden, answers)));
-        RegisterComponents();
-        using var _ = no_grad();
-        foreach (var (_, module) in named_modules())
-            if (module is Linear linear) { nn.init.normal_(linear.weight!, 0, 0.02); if (linear.bias is not null) nn.init.zeros_(linear.bias); }
-            else if (module is Embedding embedding) nn.init.normal_(embedding.weight!, 0, 0.02);
+        Vocabulary = vocabulary;
+        var vilt = config.Vilt(vocabulary.Count);
+        Model = new ViltModel(vilt, new ViltHeads { VqaAnswers = answers });
+        _adapter = new ViltVqaAdapter(Model, new ViltTaskInputs(text => vocabulary.Encode(text).Take(config.MaxTextLength).ToArray(), ViltTaskInputs.ImageProcessor(vilt)));
     }
 
     /// <summary>
-    /// Starts from a trained dual encoder, as ViLT starts from a pre-trained ViT: the patch embedding and transformer
-    /// layers from its image tower, word and position embeddings from its text tower. Returns the tensors copied.
+    /// Starts from a trained dual encoder, as ViLT starts from a pre-trained ViT: the patch embedding, class token,
+    /// position embeddings, transformer blocks and final norm from its image tower, word and position embeddings from
+    /// its text tower. Returns the number of tensors copied.
     /// </summary>
     public int InitializeFrom(DemoClip pretrained)
     {
         var source = pretrained.state_dict();
+        var target = Model.state_dict();
         var copies = new List<(string To, string From)>();
-        foreach (var (name, _) in state_dict())
+        foreach (var (name, tensor) in target)
         {
-            string? from = name.StartsWith("patch_embed.", StringComparison.Ordinal) ? name
-                : name.StartsWith("encoder.", StringComparison.Ordinal) ? "visual." + name["encoder.".Length..]
-                : name == "word_embeddings.weight" ? "token_embedding.weight"
-                : name == "text_positions.weight" ? "positional_embedding.weight" : null;
-            if (from is not null && source.TryGetValue(from, out var tensor) && tensor.shape.SequenceEqual(state_dict()[name].shape)) copies.Add((name, from));
+            string? from = name.StartsWith("transformer.", StringComparison.Ordinal) ? "visual." + name["transformer.".Length..]
+                : name == "text_embeddings.word_embeddings.weight" ? "token_embedding.weight"
+                : name == "text_embeddings.position_embeddings.weight" ? "positional_embedding.weight" : null;
+            if (from is not null && source.TryGetValue(from, out var value) && value.shape.SequenceEqual(tensor.shape)) copies.Add((name, from));
         }
         using var _ = no_grad();
-        var target = state_dict();
         foreach (var (to, from) in copies) target[to].copy_(source[from]);
         return copies.Count;
     }
 
-    public Tensor Logits(IReadOnlyList<string> questions, IReadOnlyList<VisualInput> images)
-    {
-        var weight = word_embeddings.weight!;
-        var (ids, mask) = DemoInputs.Texts(questions, _vocabulary, Config.MaxTextLength, weight.device);
-        var text = word_embeddings.forward(ids) + text_positions.forward(arange(ids.shape[1], device: ids.device).unsqueeze(0))
-                   + modality.forward(zeros_like(ids));
-        var patches = patch_embed.forward(DemoInputs.Images(images, Config.ImageSize, weight));
-        patches = patches + modality.forward(ones(patches.shape[0], patches.shape[1], dtype: ScalarType.Int64, device: ids.device));
-        var (joint, padding) = MergedAttention.Merge(new[] { text, patches }, new Tensor?[] { mask, null });
-        return vqa_classifier.forward(pooler.forward(encoder.forward(joint, padding)));
-    }
+    public Tensor Logits(IReadOnlyList<string> questions, IReadOnlyList<VisualInput> images) => _adapter.Logits(questions, images);
+
+    public void Dispose() => Model.Dispose();
 }
 
 /// <summary>
-/// The demo's dual encoder (CLIP-style): a patch transformer for images and a word transformer for captions, each
-/// pooled on its first token and projected (no bias) to a shared space, L2-normalised, with a learned temperature.
+/// The demo's dual encoder (CLIP-style): a ViT for images and a word transformer for captions, each pooled on its
+/// first token and projected (no bias) to a shared space, L2-normalised, with a learned temperature.
 /// </summary>
 public sealed class DemoClip : nn.Module, IDualEncoder
 {
-    readonly PatchEmbedding patch_embed;
-    readonly Parameter class_embedding, logit_scale;
-    readonly DemoEncoder visual, textual;
+    readonly DemoImageTower visual;
+    readonly Parameter logit_scale;
+    readonly DemoEncoder textual;
     readonly Embedding token_embedding, positional_embedding;
     readonly Linear visual_projection, text_projection;
     readonly WordVocabulary _vocabulary;
@@ -211,9 +211,7 @@ public sealed class DemoClip : nn.Module, IDualEncoder
     {
         Config = config;
         _vocabulary = vocabulary;
-        patch_embed = new PatchEmbedding(config);
-        class_embedding = new Parameter(randn(config.Hidden) * 0.02);
-        visual = new DemoEncoder(config);
+        visual = new DemoImageTower(config);
         token_embedding = nn.Embedding(vocabulary.Count, config.Hidden, padding_idx: 0);
         positional_embedding = nn.Embedding(config.MaxTextLength, config.Hidden);
         textual = new DemoEncoder(config);
@@ -228,9 +226,7 @@ public sealed class DemoClip : nn.Module, IDualEncoder
 
     public Tensor EncodeImages(IReadOnlyList<VisualInput> images)
     {
-        var patches = patch_embed.forward(DemoInputs.Images(images, Config.ImageSize, class_embedding));
-        var cls = class_embedding.expand(patches.shape[0], 1, -1);
-        var encoded = visual.forward(cat(new[] { cls, patches }, 1), null);
+        var encoded = visual.forward(DemoInputs.Images(images, Config.ImageSize, logit_scale));
         return nn.functional.normalize(visual_projection.forward(encoded.select(1, 0)), p: 2, dim: -1);
     }
 

@@ -8,8 +8,9 @@ namespace ModelZoo.Training.Demo;
 
 /// <summary>
 /// Writes the shapes data set in the formats real data sets use, so `modelzoo finetune` and `modelzoo eval` run on
-/// it: PNG images, VQA v2 questions/annotations JSON, a Karpathy-layout caption file, and one manifest per task and
-/// split (vqa-train.json, vqa-val.json, retrieval-train.json, retrieval-val.json).
+/// it: PNG images, region files of an oracle detector (<see cref="ShapesRegions"/>: regions/{image_id}.safetensors, for
+/// the region models), VQA v2 questions/annotations JSON, a Karpathy-layout caption file, and one manifest per task and
+/// split (vqa-train.json, vqa-val.json, retrieval-train.json, retrieval-val.json) naming both the images and the regions.
 /// </summary>
 public static class ShapesDataset
 {
@@ -18,6 +19,8 @@ public static class ShapesDataset
         var images = Path.Combine(directory, "images");
         Directory.CreateDirectory(images);
         foreach (var scene in train.Concat(validation)) WritePng(Path.Combine(images, $"{scene.ImageId}.png"), scene.Pixels);
+        var regions = Path.Combine(directory, "regions");
+        ShapesRegions.Write(regions, train.Concat(validation));
 
         var written = new List<string>();
         foreach (var (split, scenes) in new[] { ("train", train), ("val", validation) })
@@ -38,7 +41,7 @@ public static class ShapesDataset
                     answers = q.Answers.Select((a, j) => new { answer = a, answer_confidence = "yes", answer_id = j + 1 }),
                 }),
             });
-            var manifest = new TaskManifest(Path.Combine(directory, $"vqa-{split}.json"), "vqa", questions, annotations, null, Array.Empty<string>(), images, "{image_id}.png");
+            var manifest = new TaskManifest(Path.Combine(directory, $"vqa-{split}.json"), "vqa", questions, annotations, null, Array.Empty<string>(), images, "{image_id}.png", regions);
             manifest.Write();
             written.Add(manifest.Path);
         }
@@ -55,7 +58,7 @@ public static class ShapesDataset
         });
         foreach (var split in new[] { "train", "val" })
         {
-            var manifest = new TaskManifest(Path.Combine(directory, $"retrieval-{split}.json"), "retrieval", null, null, captions, new[] { split }, images, "");
+            var manifest = new TaskManifest(Path.Combine(directory, $"retrieval-{split}.json"), "retrieval", null, null, captions, new[] { split }, images, "", regions);
             manifest.Write();
             written.Add(manifest.Path);
         }

@@ -10,12 +10,13 @@ using static TorchSharp.torch;
 namespace ModelZoo.Training.Tasks;
 
 /// <summary>
-/// VQA over detector regions for every preset whose model implements <see cref="IRegionVqaModel"/> (ViLBERT,
-/// LXMERT, and any family that adds the interface): questions are tokenized with BERT WordPiece (uncased), regions
-/// come from region files. The model's answer head keeps its size (3129 for the published heads); a vocabulary of K
-/// answers uses its first K outputs, so a fine-tuned folder reloads into the same preset.
+/// VQA over detector regions for every preset whose model implements <see cref="IRegionVqaModel"/> and whose family
+/// has no adapter of its own (ViLBERT, LXMERT): questions are tokenized with the BERT WordPiece vocabulary the preset
+/// declares (a cased one from --vocab), regions come from region files. The model's answer head keeps its size (3129
+/// for the published heads); a vocabulary of K answers uses its first K outputs, so a fine-tuned folder reloads into
+/// the same preset.
 /// </summary>
-public sealed class RegionVqaTaskModels : ITaskModelProvider
+public sealed class RegionVqaTaskModels : IFallbackTaskModelProvider
 {
     static readonly ConcurrentDictionary<string, bool> IsRegionVqa = new(StringComparer.OrdinalIgnoreCase);
 
@@ -31,13 +32,22 @@ public sealed class RegionVqaTaskModels : ITaskModelProvider
         {
             WeightsPath = request.Saved is null ? request.WeightsPath : null, Training = true, Seed = request.Seed, Device = request.Device,
         });
-        return new RegionVqaAdapter(module, answers.Count, BertWordPieceTokenizer.BaseUncased());
+        try
+        {
+            var (tokenizer, vocabFile) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null, BertTaskTokenizer.WordEmbeddingRows(module));
+            return new RegionVqaAdapter(module, answers.Count, tokenizer) { VocabularyFile = vocabFile };
+        }
+        catch
+        {
+            module.Dispose();
+            throw;
+        }
     }
 
     public IRetrievalModel CreateRetrieval(TaskModelRequest request) =>
         throw new NotSupportedException($"'{request.Model}' has no retrieval adapter here (region VQA only)");
 
-    public JsonElement Describe(IDisposable taskModel) => JsonSerializer.SerializeToElement(new { tokenizer = "bert-wordpiece-uncased" });
+    public JsonElement Describe(IDisposable taskModel) => JsonSerializer.SerializeToElement(new { tokenizer = ((RegionVqaAdapter)taskModel).TokenizerName });
 
     static bool BuildsRegionVqa(ModelPreset preset)
     {
@@ -63,8 +73,8 @@ public sealed class RegionVqaTaskModels : ITaskModelProvider
     }
 }
 
-/// <summary>An <see cref="IRegionVqaModel"/> as the VQA task uses it.</summary>
-public sealed class RegionVqaAdapter : IVqaModel
+/// <summary>An <see cref="IRegionVqaModel"/> as the VQA task uses it: questions tokenized, regions read, the first <c>answers</c> logits.</summary>
+public sealed class RegionVqaAdapter : IVqaModel, IUsesVocabularyFile
 {
     readonly IRegionVqaModel _model;
     readonly ITextTokenizer _tokenizer;
@@ -81,6 +91,8 @@ public sealed class RegionVqaAdapter : IVqaModel
 
     public nn.Module Module { get; }
     public int Answers { get; }
+    public string? VocabularyFile { get; init; }
+    public string TokenizerName => _tokenizer.Name;
 
     public Tensor Logits(IReadOnlyList<string> questions, IReadOnlyList<VisualInput> images)
     {

@@ -19,6 +19,11 @@ public sealed record TaskModelRequest
     public AnswerVocabulary? Answers { get; init; }
     /// <summary>Texts of the training data (providers with their own vocabulary build it from them).</summary>
     public IReadOnlyList<string> TrainingTexts { get; init; } = Array.Empty<string>();
+    /// <summary>
+    /// A WordPiece vocabulary file (vocab.txt) for models whose vocabulary is not bundled (cased UNITER); a fine-tuned
+    /// folder keeps its own copy.
+    /// </summary>
+    public string? VocabPath { get; init; }
     /// <summary>What the provider saved with a fine-tuned model (<see cref="ITaskModelProvider.Describe"/>), when rebuilding one.</summary>
     public JsonElement? Saved { get; init; }
     public string Device { get; init; } = "cpu";
@@ -54,19 +59,29 @@ public static class TaskModels
         .OrderBy(t => t.FullName, StringComparer.Ordinal)
         .Select(t => (ITaskModelProvider)Activator.CreateInstance(t)!).ToList();
 
+    /// <summary>
+    /// The provider for a model and task: a provider of the model's own family first, then the generic ones
+    /// (<see cref="IFallbackTaskModelProvider"/>, e.g. every <c>IRegionVqaModel</c> preset).
+    /// </summary>
     public static (ITaskModelProvider Provider, ModelPreset? Preset) Find(string model, string task)
     {
         ModelPreset? preset = null;
         try { preset = ModelCatalog.Default.Get(model); }
         catch (UnknownModelException) when (Providers.Any(p => p.Handles(model, null))) { }
-        var provider = Providers.FirstOrDefault(p => p.Handles(model, preset))
-                       ?? throw new NotSupportedException($"no task adapter for '{model}'{(preset is null ? "" : $" (family {preset.Family})")}; " +
-                                                          $"models with adapters: {string.Join(", ", Supported())}");
-        var tasks = provider.Tasks(model, preset);
-        if (!tasks.Contains(task))
+        var handling = Ordered.Where(p => p.Handles(model, preset)).ToList();
+        if (handling.Count == 0)
+            throw new NotSupportedException($"no task adapter for '{model}'{(preset is null ? "" : $" (family {preset.Family})")}; " +
+                                            $"models with adapters: {string.Join(", ", Supported())}");
+        var provider = handling.FirstOrDefault(p => p.Tasks(model, preset).Contains(task));
+        if (provider is null)
+        {
+            var tasks = handling.SelectMany(p => p.Tasks(model, preset)).Distinct().ToList();
             throw new NotSupportedException($"'{model}' supports {string.Join(" and ", tasks)}, not {task}");
+        }
         return (provider, preset);
     }
+
+    static IEnumerable<ITaskModelProvider> Ordered => Providers.OrderBy(p => p is IFallbackTaskModelProvider ? 1 : 0);
 
     /// <summary>Names with an adapter: catalog presets whose family has one, and providers' own models.</summary>
     public static IEnumerable<string> Supported() =>
@@ -79,6 +94,9 @@ public static class TaskModels
         catch (ReflectionTypeLoadException e) { return e.Types.Where(t => t is not null)!; }
     }
 }
+
+/// <summary>A generic provider, asked only when no provider of the model's own family handles the model and task.</summary>
+public interface IFallbackTaskModelProvider : ITaskModelProvider;
 
 /// <summary>A provider with models of its own (not catalog presets), listed in errors and help.</summary>
 public interface IOwnModels

@@ -117,6 +117,15 @@ public static class ImageFiles
         return tensor(data, new long[] { 3, height, width });
     }
 
+    /// <summary>RGB pixels [3, H, W] in [0, 1] as an 8-bit image (rounded), for the Processing library's preprocessors.</summary>
+    public static Processing.Images.RgbImage ToRgbImage(Tensor pixels)
+    {
+        if (pixels.dim() != 3 || pixels.shape[0] != 3) throw new ArgumentException($"pixels must be [3, H, W], got [{string.Join(", ", pixels.shape)}]");
+        using var scope = NewDisposeScope();
+        var bytes = (pixels.detach().to(ScalarType.Float32).cpu().clamp(0, 1) * 255).round().to(ScalarType.Byte).permute(1, 2, 0).contiguous();
+        return new Processing.Images.RgbImage((int)pixels.shape[2], (int)pixels.shape[1], bytes.data<byte>().ToArray());
+    }
+
     /// <summary>Bilinear resize of [3, H, W] (or [B, 3, H, W]) to size x size.</summary>
     public static Tensor Resize(Tensor pixels, int size)
     {
