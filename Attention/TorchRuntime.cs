@@ -7,9 +7,9 @@ namespace ModelZoo.Attention;
 public static class TorchRuntime
 {
     public const string CudaHelp =
-        "CUDA was requested but is not available. The CPU native package (libtorch-cpu-linux-x64) is referenced: " +
-        "reference TorchSharp-cuda-linux instead (this repository: build with -p:ModelZooTorchBackend=cuda; see README, 'Using CUDA'), " +
-        "and check that an NVIDIA driver is installed (nvidia-smi).";
+        "CUDA was requested but is not available. CUDA needs the native package TorchSharp-cuda-linux instead of " +
+        "libtorch-cpu-linux-x64 (in this repository: build with -p:ModelZooTorchBackend=cuda; see README, 'Using CUDA') " +
+        "and a working NVIDIA driver (check nvidia-smi).";
 
     /// <summary>"cpu", "cuda" or "cuda:N"; a CUDA device that is not available is an error saying how to get one.</summary>
     public static Device ParseDevice(string? name)

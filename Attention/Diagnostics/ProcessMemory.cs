@@ -35,13 +35,18 @@ public static class ProcessMemory
         const int MmapThreshold = -3; // M_MMAP_THRESHOLD
         try
         {
-            return OperatingSystem.IsLinux() && mallopt(MmapThreshold, 64 * 1024) == 1;
+            bool done = OperatingSystem.IsLinux() && mallopt(MmapThreshold, 64 * 1024) == 1;
+            LargeAllocationsUseMmap |= done;
+            return done;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             return false;
         }
     }
+
+    /// <summary>True once <see cref="UseMmapForLargeAllocations"/> changed this process's allocator.</summary>
+    public static bool LargeAllocationsUseMmap { get; private set; }
 
     [DllImport("libc", EntryPoint = "mallopt")]
     static extern int mallopt(int parameter, int value);

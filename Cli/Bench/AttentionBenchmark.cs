@@ -15,9 +15,9 @@ public sealed class AttentionBenchmark : IBenchmarkCommand
     public Command Build()
     {
         var lengths = new Option<int[]>("--lengths") { Description = "Sequence lengths", DefaultValueFactory = _ => new[] { 128, 256, 512, 1024, 2048 }, AllowMultipleArgumentsPerToken = true };
-        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8 };
-        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 12 };
-        var headDim = new Option<int>("--head-dim") { DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--batch") { Description = "Sequences per call", DefaultValueFactory = _ => 8 };
+        var heads = new Option<int>("--heads") { Description = "Attention heads", DefaultValueFactory = _ => 12 };
+        var headDim = new Option<int>("--head-dim") { Description = "Width of each head (query, key and value)", DefaultValueFactory = _ => 64 };
         var repeats = new Option<int>("--repeats") { Description = "Timed calls per cell (median reported)", DefaultValueFactory = _ => 3 };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
@@ -26,6 +26,9 @@ public sealed class AttentionBenchmark : IBenchmarkCommand
             { lengths, batch, heads, headDim, repeats, device, dtype, json };
         command.Guard(parse =>
         {
+            // mallopt changes malloc for the whole process: only when this process is `modelzoo` itself, never
+            // inside a host that runs the command in-process (the tests), where it would change every later test.
+            bool tunedAllocator = RunsAsModelZooProcess && ProcessMemory.UseMmapForLargeAllocations();
             var rows = Run(parse.GetValue(lengths)!, parse.GetValue(batch), parse.GetValue(heads), parse.GetValue(headDim), parse.GetValue(repeats),
                 TorchRuntime.ParseDevice(parse.GetValue(device)), TorchRuntime.ParseDtype(parse.GetValue(dtype)));
             if (parse.GetValue(json)) { CliRun.PrintJson(rows); return 0; }
@@ -36,7 +39,11 @@ public sealed class AttentionBenchmark : IBenchmarkCommand
                 table.Add(r.Length, r.FusedMs.ToString("0.0"), r.MathMs.ToString("0.0"), r.TimeRatio.ToString("0.00") + "x",
                     r.FusedPeakMB.ToString("0.0"), r.MathPeakMB.ToString("0.0"), r.MemoryRatio.ToString("0.00") + "x");
             Console.Write(table);
-            Console.WriteLine("peak = resident memory above the inputs during one call (Linux VmHWM, reset before each call; allocations of 64 KB or more are mmapped so freed memory leaves); the n x n score matrix alone is batch*heads*seq^2*4 bytes.");
+            Console.WriteLine("peak = resident memory above the inputs during one call (Linux VmHWM, reset before each call; " +
+                (tunedAllocator
+                    ? "allocations of 64 KB or more are mmapped so freed memory leaves"
+                    : "malloc NOT tuned (run inside another process): freed memory that malloc keeps is not counted, peaks are lower bounds") +
+                "); the n x n score matrix alone is batch*heads*seq^2*4 bytes.");
             return 0;
         });
         return command;
@@ -48,10 +55,16 @@ public sealed class AttentionBenchmark : IBenchmarkCommand
         public double MemoryRatio => FusedPeakMB > 0 ? MathPeakMB / FusedPeakMB : double.NaN;
     }
 
+    /// <summary>True when the entry assembly is the CLI (the `modelzoo` process), false inside a test host.</summary>
+    static bool RunsAsModelZooProcess => System.Reflection.Assembly.GetEntryAssembly() == typeof(AttentionBenchmark).Assembly;
+
+    /// <summary>
+    /// Measures fused against math attention. Peak memory is meaningful only after
+    /// <see cref="ProcessMemory.UseMmapForLargeAllocations"/> (the CLI does that when it is the process).
+    /// </summary>
     public static List<Row> Run(int[] lengths, int batch, int heads, int headDim, int repeats, Device device, ScalarType dtype)
     {
         var rows = new List<Row>();
-        ProcessMemory.UseMmapForLargeAllocations();
         using var _ = no_grad();
         foreach (int length in lengths)
         {

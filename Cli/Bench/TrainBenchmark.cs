@@ -19,14 +19,14 @@ public sealed class TrainBenchmark : IBenchmarkCommand
 {
     public Command Build()
     {
-        var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 256 };
-        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 2 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden width of the BERT-style encoder", DefaultValueFactory = _ => 256 };
+        var layers = new Option<int>("--layers") { Description = "Transformer layers", DefaultValueFactory = _ => 2 };
         var length = new Option<int>("--length") { Description = "Tokens per example", DefaultValueFactory = _ => 64 };
-        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
+        var batch = new Option<int>("--batch") { Description = "Examples per optimizer step", DefaultValueFactory = _ => 16 };
         var steps = new Option<int>("--steps") { Description = "Timed optimizer steps per precision and round (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
         var rounds = new Option<int>("--rounds") { Description = "Rounds; the precisions alternate within each round and the median round is reported", DefaultValueFactory = _ => 3 };
         var threads = new Option<int?>("--threads") { Description = "torch CPU threads (default: torch's choice)" };
-        var precisions = new Option<string[]>("--precisions") { DefaultValueFactory = _ => new[] { "fp32", "bf16" }, AllowMultipleArgumentsPerToken = true };
+        var precisions = new Option<string[]>("--precisions") { Description = "Training precisions to compare, in order (as finetune --precision: fp32, bf16)", DefaultValueFactory = _ => new[] { "fp32", "bf16" }, AllowMultipleArgumentsPerToken = true };
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
         var command = new Command("train", "Trainer throughput: fp32 vs bf16 (bf16 compute, fp32 master weights) on a BERT-style classifier")
