@@ -10,8 +10,12 @@ public class ModalitySpecificAttention : MultiHeadAttention
 {
     public ModalitySpecificAttention(MultiHeadAttentionOptions options) : base(options, nameof(ModalitySpecificAttention)) { }
 
-    /// <summary>x [B, L, D]; padding [B, L] (true = real token); causal for decoders.</summary>
-    public Tensor forward(Tensor x, Tensor? padding, bool causal = false) =>
+    /// <summary>
+    /// Self-attention of x [B, L, D] over itself; padding [B, L] (true = real token); causal for decoders. A named
+    /// method, not a forward overload: an overload forward(x, padding) would shadow the inherited forward(query,
+    /// keyValue) so that forward(x, kv) silently read kv as a padding mask.
+    /// </summary>
+    public Tensor SelfAttend(Tensor x, Tensor? padding = null, bool causal = false) =>
         forward(x, null, new AttentionMask { KeyPadding = padding, Causal = causal });
 }
 

@@ -59,18 +59,20 @@ public static class AttentionCore
         // A causal mask alone on a square score matrix can use the kernel's own causal path.
         bool kernelCausal = mask.Causal && mask.KeyPadding is null && mask.Allowed is null && mask.Bias is null && queries == keys;
         Tensor? allowed = kernelCausal ? null : mask.BuildAllowed(queries, keys, q.device);
-        Tensor? rowHasKey = null;
-        if (allowed is not null)
-        {
-            rowHasKey = allowed.any(-1, keepdim: true);
-            allowed = allowed.logical_or(rowHasKey.logical_not()); // finite scores everywhere; those rows are zeroed below
-        }
+        Tensor? bias = mask.Bias?.to(q.dtype).to(q.device);
+        // A key counts only where it is allowed and its bias is not -inf; a row with no such key would be NaN.
+        Tensor? usableKeys = bias is null ? allowed
+            : allowed is null ? bias.gt(float.NegativeInfinity) : allowed.logical_and(bias.gt(float.NegativeInfinity));
+        Tensor? rowHasKey = usableKeys?.any(-1, keepdim: true);
 
-        Tensor? kernelMask = allowed;
-        if (mask.Bias is not null)
+        Tensor? kernelMask;
+        if (bias is null)
+            kernelMask = allowed?.logical_or(rowHasKey!.logical_not()); // finite scores everywhere; those rows are zeroed below
+        else
         {
-            var bias = mask.Bias.to(q.dtype).to(q.device);
+            var zero = tensor(0f, q.dtype, q.device);
             kernelMask = allowed is null ? bias : where(allowed, bias, tensor(float.NegativeInfinity, q.dtype, q.device));
+            kernelMask = where(rowHasKey!, kernelMask, zero); // rows without a key: finite scores, zeroed below
         }
 
         Tensor output = kernel == AttentionKernel.Fused

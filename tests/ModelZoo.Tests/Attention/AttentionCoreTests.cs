@@ -95,6 +95,43 @@ public class AttentionCoreTests
     }
 
     [Test]
+    public void RowsWhoseBiasIsAllMinusInfinityGiveZerosAndFiniteGradients()
+    {
+        var q = randn(2, 2, 3, 8, requires_grad: true);
+        var k = randn(2, 2, 4, 8, requires_grad: true);
+        var v = randn(2, 2, 4, 8, requires_grad: true);
+        foreach (bool withPadding in new[] { false, true })
+        {
+            var bias = randn(2, 1, 3, 4);
+            bias[0, 0, 1] = tensor(float.NegativeInfinity); // batch 0, query 1: every key is -inf
+            bias[1, 0, 2, TensorIndex.Slice(2)] = tensor(float.NegativeInfinity); // batch 1, query 2: keys 2..3 are -inf ...
+            // ... and with padding, batch 1's keys 0..1 are padding: query 2 there has no usable key either.
+            var padding = withPadding ? tensor(new[,] { { true, true, true, true }, { false, false, true, true } }) : null;
+            var mask = new AttentionMask { Bias = bias, KeyPadding = padding };
+            foreach (var kernel in new[] { AttentionKernel.Fused, AttentionKernel.Reference })
+            {
+                string what = $"{kernel}, padding {withPadding}";
+                var output = AttentionCore.AttendHeads(q, k, v, mask, kernel: kernel);
+                Assert.That(output.isnan().any().item<bool>(), Is.False, what);
+                Assert.That(output[0, TensorIndex.Colon, 1].abs().max().item<float>(), Is.EqualTo(0f), what);
+                if (withPadding) Assert.That(output[1, TensorIndex.Colon, 2].abs().max().item<float>(), Is.EqualTo(0f), what);
+                else Assert.That(output[1, TensorIndex.Colon, 2].abs().max().item<float>(), Is.GreaterThan(0f), what);
+                Assert.That(output[0, TensorIndex.Colon, 0].abs().max().item<float>(), Is.GreaterThan(0f), what);
+                // Rows with keys are unchanged by the fix: compare with the rows computed alone.
+                var alone = AttentionCore.AttendHeads(q[0, TensorIndex.Colon, TensorIndex.Slice(0, 1)], k[0], v[0],
+                    new AttentionMask { Bias = bias[0, TensorIndex.Colon, TensorIndex.Slice(0, 1)] }, kernel: kernel);
+                Assert.That(MaxDiff(output[0, TensorIndex.Colon, TensorIndex.Slice(0, 1)], alone), Is.LessThan(1e-6), what);
+                output.sum().backward();
+                foreach (var t in new[] { q, k, v })
+                {
+                    Assert.That(t.grad!.isfinite().all().item<bool>(), Is.True, what);
+                    t.grad!.zero_();
+                }
+            }
+        }
+    }
+
+    [Test]
     public void CausalMaskWithFewerQueriesThanKeysAlignsToTheEnd()
     {
         var q = randn(1, 1, 2, 4);
