@@ -141,7 +141,7 @@ public sealed class Trainer
                 var loss = task.Loss(batch, context);
                 if (loss.numel() != 1) throw new InvalidOperationException($"the task's loss must be a scalar, got shape [{string.Join(", ", loss.shape)}]");
                 double value = loss.to(ScalarType.Float32).item<float>();
-                if (!double.IsFinite(value)) throw new TrainingDivergedException(step, "loss", value);
+                if (!double.IsFinite(value)) throw new TrainingDivergedException(step + 1, "loss", value);
                 (loss / _options.GradientAccumulation).backward();
                 stepLoss += value / _options.GradientAccumulation;
                 examples += batch.Length;
@@ -150,7 +150,7 @@ public sealed class Trainer
             if (mixed) CopyGradientsToMasters(trainable, masters);
             var optimized = mixed ? masters.Values.ToList() : trainable.Select(p => p.Parameter).ToList();
             double gradNorm = nn.utils.clip_grad_norm_(optimized.Where(p => p.grad is not null), _options.MaxGradNorm ?? double.PositiveInfinity);
-            if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step, "gradient norm", gradNorm);
+            if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step + 1, "gradient norm", gradNorm);
             optimizer.step();
             if (mixed) CopyMastersToModel(trainable, masters);
 

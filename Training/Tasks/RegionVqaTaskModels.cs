@@ -4,6 +4,7 @@ using ModelZoo.Models.Catalog;
 using ModelZoo.Models.TwoStream;
 using ModelZoo.Tokenization;
 using ModelZoo.Tokenization.Bert;
+using ModelZoo.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,12 +29,13 @@ public sealed class RegionVqaTaskModels : IFallbackTaskModelProvider
     {
         var preset = request.Preset ?? throw new ArgumentException($"'{request.Model}' is not a catalog preset");
         var answers = request.Answers ?? throw new ArgumentException("VQA needs an answer vocabulary");
-        var module = ModelCatalog.Default.Create(preset.Name, new ModelCreateOptions
-        {
-            WeightsPath = request.Saved is null ? request.WeightsPath : null, Training = true, Seed = request.Seed, Device = request.Device,
-        });
+        var module = ModelCatalog.Default.Create(preset.Name, new ModelCreateOptions { Training = true, Seed = request.Seed, Device = request.Device });
         try
         {
+            // Pre-trained backbones (model_LXRT.pth, ViLBERT's pretrained_model.bin) lack the VQA head or have another
+            // size of it: the backbone must load, the heads load where they fit.
+            if (request.Saved is null && request.WeightsPath is string path)
+                TaskWeights.LoadWithTaskHead(module, path, reader => preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity, HeadPrefixes(module));
             var (tokenizer, vocabFile) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null, BertTaskTokenizer.WordEmbeddingRows(module));
             return new RegionVqaAdapter(module, answers.Count, tokenizer) { VocabularyFile = vocabFile };
         }
@@ -48,6 +50,14 @@ public sealed class RegionVqaTaskModels : IFallbackTaskModelProvider
         throw new NotSupportedException($"'{request.Model}' has no retrieval adapter here (region VQA only)");
 
     public JsonElement Describe(IDisposable taskModel) => JsonSerializer.SerializeToElement(new { tokenizer = ((RegionVqaAdapter)taskModel).TokenizerName });
+
+    /// <summary>Every top-level module except the backbone (the child holding the most parameters) is a head.</summary>
+    static string[] HeadPrefixes(nn.Module model)
+    {
+        var children = model.named_children().Select(c => (c.name, Count: c.module.parameters().Sum(p => p.numel()))).ToList();
+        var backbone = children.MaxBy(c => c.Count).name;
+        return children.Where(c => c.name != backbone).Select(c => c.name + ".").ToArray();
+    }
 
     static bool BuildsRegionVqa(ModelPreset preset)
     {

@@ -73,10 +73,12 @@ public class TrainerTests
     [Test]
     public void NaNLossStopsWithTheStepNamed()
     {
+        // The loss of the fourth step (three completed before it) is NaN: steps count from 1, as in the progress
+        // bar, metrics.jsonl and checkpoint names.
         using var task = new TinyTask(nanAtStep: 3);
         var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(Options()).Fit(task));
-        Assert.That(e!.Step, Is.EqualTo(3));
-        Assert.That(e.Message, Does.Contain("step 3").And.Contain("loss").And.Contain("NaN"));
+        Assert.That(e!.Step, Is.EqualTo(4));
+        Assert.That(e.Message, Does.Contain("step 4").And.Contain("loss").And.Contain("NaN"));
     }
 
     [Test]
