@@ -105,8 +105,10 @@ public sealed class Trainer
             manual_seed(_options.Seed);
         }
 
-        using var progress = new ProgressReporter(_options.Label, _options.Progress, _options.LogEvery,
-            outputDirectory is null ? null : Path.Combine(outputDirectory, "metrics.jsonl"));
+        string? metricsLog = outputDirectory is null ? null : Path.Combine(outputDirectory, "metrics.jsonl");
+        // A resumed run repeats the steps after its checkpoint: drop their records so each step is logged once.
+        if (resumeFrom is not null && metricsLog is not null) ProgressReporter.TruncateLog(metricsLog, step);
+        using var progress = new ProgressReporter(_options.Label, _options.Progress, _options.LogEvery, metricsLog);
         if (resumeFrom is not null) progress.Message($"resumed at step {step} of {totalSteps}");
 
         var evaluations = new List<(int, IReadOnlyDictionary<string, double>)>();

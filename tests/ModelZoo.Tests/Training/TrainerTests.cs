@@ -58,6 +58,20 @@ public class TrainerTests
     }
 
     [Test]
+    public void ResumingInTheSameFolderLogsEveryStepOnce()
+    {
+        string folder = Path.Combine(_dir, "again");
+        using (var task = new TinyTask()) new Trainer(Options(folder)).Fit(task);
+        string log = Path.Combine(folder, "metrics.jsonl");
+        File.AppendAllText(log, "{\"step\": 11, \"lo");   // a record cut short when the process was killed
+        using (var task = new TinyTask(seed: 99))
+            new Trainer(Options(folder)).Fit(task, resumeFrom: Path.Combine(folder, "checkpoints", "step-00000004"));
+        var steps = File.ReadLines(log).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Where(r => r.TryGetProperty("loss", out _)).Select(r => r.GetProperty("step").GetInt32()).ToList();
+        Assert.That(steps, Is.EqualTo(Enumerable.Range(1, 10)), "steps 5-10 of the first run are replaced by the resumed run's");
+    }
+
+    [Test]
     public void RunsAreRepeatableFromTheSeed()
     {
         List<double> Run(long seed)
