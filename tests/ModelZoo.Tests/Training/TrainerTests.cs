@@ -121,6 +121,33 @@ public class TrainerTests
         Assert.That(noDecay.Select(p => p.Name), Is.EquivalentTo(new[] { "input.bias", "norm.weight", "norm.bias", "output.bias" }));
     }
 
+    /// <summary>A loss with zero gradients: only AdamW's decoupled weight decay moves the parameters.</summary>
+    sealed class ZeroGradientTask(TinyModel model) : ITrainingTask
+    {
+        public nn.Module Model => model;
+        public int TrainingExamples => 4;
+        public Tensor Loss(IReadOnlyList<int> batch, TrainingContext context) =>
+            model.parameters().Select(p => p.sum()).Aggregate((a, b) => a + b) * 0;
+        public IReadOnlyDictionary<string, double> Evaluate(TrainingContext context) => new Dictionary<string, double>();
+    }
+
+    [Test]
+    public void WeightDecayShrinksOnlyTheDecayGroup()
+    {
+        manual_seed(8);
+        using var model = new TinyModel(dropoutRate: 0);
+        using (no_grad())
+            foreach (var p in model.parameters()) p.add_(1);   // LayerNorm starts at 1/0: make every tensor non-trivial
+        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        new Trainer(new TrainerOptions { LearningRate = 0.1, WeightDecay = 0.5, MaxSteps = 1, BatchSize = 4, WarmupSteps = 0, Progress = false })
+            .Fit(new ZeroGradientTask(model));
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            double factor = name is "input.weight" or "output.weight" ? 1 - 0.1 * 0.5 : 1;
+            ModelZoo.Tests.OneStream.TensorAssert.Close(parameter, before[name] * factor, 1e-6, $"{name}: decayed by {factor}");
+        }
+    }
+
     [Test]
     public void ScheduleWarmsUpThenDecays()
     {
