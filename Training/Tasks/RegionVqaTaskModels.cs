@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using ModelZoo.Evaluation.Data;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.TwoStream;
 using ModelZoo.Tokenization;
@@ -30,20 +31,9 @@ public sealed class RegionVqaTaskModels : IFallbackTaskModelProvider
         var preset = request.Preset ?? throw new ArgumentException($"'{request.Model}' is not a catalog preset");
         var answers = request.Answers ?? throw new ArgumentException("VQA needs an answer vocabulary");
         var module = ModelCatalog.Default.Create(preset.Name, new ModelCreateOptions { Training = true, Seed = request.Seed, Device = request.Device });
-        try
-        {
-            // Pre-trained backbones (model_LXRT.pth, ViLBERT's pretrained_model.bin) lack the VQA head or have another
-            // size of it: the backbone must load, the heads load where they fit.
-            if (request.Saved is null && request.WeightsPath is string path)
-                TaskWeights.LoadWithTaskHead(module, path, reader => preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity, HeadPrefixes(module));
-            var (tokenizer, vocabFile) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null, BertTaskTokenizer.WordEmbeddingRows(module));
-            return new RegionVqaAdapter(module, answers.Count, tokenizer) { VocabularyFile = vocabFile };
-        }
-        catch
-        {
-            module.Dispose();
-            throw;
-        }
+        // Pre-trained backbones (model_LXRT.pth, ViLBERT's pretrained_model.bin) lack the VQA head or have another
+        // size of it: the backbone must load, the heads load where they fit.
+        return RegionVqaAdapter.ForTask(module, preset, request, answers, reader => preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity, HeadPrefixes(module));
     }
 
     public IRetrievalModel CreateRetrieval(TaskModelRequest request) =>
@@ -102,6 +92,29 @@ public sealed class RegionVqaAdapter : IVqaModel, IUsesVocabularyFile
     public nn.Module Module { get; }
     public int Answers { get; }
     public string? VocabularyFile { get; init; }
+
+    /// <summary>
+    /// A new task model as a provider hands it out: the request's pre-trained weights loaded with the task heads under
+    /// <paramref name="headPrefixes"/> where they fit (<see cref="TaskWeights.LoadWithTaskHead"/>; not when rebuilding a
+    /// fine-tuned folder), train mode, the preset's WordPiece vocabulary. Disposes the model when anything fails.
+    /// </summary>
+    public static RegionVqaAdapter ForTask(nn.Module model, ModelPreset preset, TaskModelRequest request, AnswerVocabulary answers,
+        Func<ICheckpointReader, KeyMap> keyMap, params string[] headPrefixes)
+    {
+        try
+        {
+            if (request.Saved is null && request.WeightsPath is string path) TaskWeights.LoadWithTaskHead(model, path, keyMap, headPrefixes);
+            model.train();
+            var (tokenizer, vocab) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null,
+                BertTaskTokenizer.WordEmbeddingRows(model));
+            return new RegionVqaAdapter(model, answers.Count, tokenizer) { VocabularyFile = vocab };
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
     public string TokenizerName => _tokenizer.Name;
 
     public Tensor Logits(IReadOnlyList<string> questions, IReadOnlyList<VisualInput> images)
