@@ -80,6 +80,25 @@ public sealed class ProgressReporter : IDisposable
         _error.WriteLine($"{_label}: {text}");
     }
 
+    /// <summary>Keeps the records of a metrics log up to <paramref name="step"/> (rewritten atomically; a missing log is left alone).</summary>
+    public static void TruncateLog(string path, int step)
+    {
+        if (!File.Exists(path)) return;
+        var kept = File.ReadLines(path).Where(line =>
+        {
+            try
+            {
+                using var record = JsonDocument.Parse(line);
+                return !record.RootElement.TryGetProperty("step", out var s) || s.GetInt32() <= step;
+            }
+            catch (JsonException)
+            {
+                return false;   // a line cut short by the interruption
+            }
+        }).ToList();
+        ModelZoo.Weights.AtomicFile.WriteAllText(path, kept.Count == 0 ? "" : string.Join("\n", kept) + "\n");
+    }
+
     void Write(Dictionary<string, object> record) => _log?.WriteLine(JsonSerializer.Serialize(record));
 
     static string Bar(int step, int total)

@@ -105,8 +105,10 @@ public sealed class Trainer
             manual_seed(_options.Seed);
         }
 
-        using var progress = new ProgressReporter(_options.Label, _options.Progress, _options.LogEvery,
-            outputDirectory is null ? null : Path.Combine(outputDirectory, "metrics.jsonl"));
+        string? metricsLog = outputDirectory is null ? null : Path.Combine(outputDirectory, "metrics.jsonl");
+        // A resumed run repeats the steps after its checkpoint: drop their records so each step is logged once.
+        if (resumeFrom is not null && metricsLog is not null) ProgressReporter.TruncateLog(metricsLog, step);
+        using var progress = new ProgressReporter(_options.Label, _options.Progress, _options.LogEvery, metricsLog);
         if (resumeFrom is not null) progress.Message($"resumed at step {step} of {totalSteps}");
 
         var evaluations = new List<(int, IReadOnlyDictionary<string, double>)>();
@@ -141,7 +143,7 @@ public sealed class Trainer
                 var loss = task.Loss(batch, context);
                 if (loss.numel() != 1) throw new InvalidOperationException($"the task's loss must be a scalar, got shape [{string.Join(", ", loss.shape)}]");
                 double value = loss.to(ScalarType.Float32).item<float>();
-                if (!double.IsFinite(value)) throw new TrainingDivergedException(step, "loss", value);
+                if (!double.IsFinite(value)) throw new TrainingDivergedException(step + 1, "loss", value);
                 (loss / _options.GradientAccumulation).backward();
                 stepLoss += value / _options.GradientAccumulation;
                 examples += batch.Length;
@@ -150,7 +152,7 @@ public sealed class Trainer
             if (mixed) CopyGradientsToMasters(trainable, masters);
             var optimized = mixed ? masters.Values.ToList() : trainable.Select(p => p.Parameter).ToList();
             double gradNorm = nn.utils.clip_grad_norm_(optimized.Where(p => p.grad is not null), _options.MaxGradNorm ?? double.PositiveInfinity);
-            if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step, "gradient norm", gradNorm);
+            if (!double.IsFinite(gradNorm)) throw new TrainingDivergedException(step + 1, "gradient norm", gradNorm);
             optimizer.step();
             if (mixed) CopyMastersToModel(trainable, masters);
 

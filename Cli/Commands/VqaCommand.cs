@@ -16,7 +16,7 @@ public sealed class VqaCommand : ICliCommand
         var features = new Option<string?>("--features") { Description = "Detector region features: a bottom-up-attention TSV, a UNITER .npz, or a directory of .npz files (region models)" };
         var imageId = new Option<string?>("--image-id") { Description = "The image's id inside --features" };
         var question = new Option<string>("--question") { Description = "The question", Required = true };
-        var answers = new Option<string?>("--answers") { Description = "Answer names when the checkpoint's config.json has no id2label: a JSON list, ans2label / id2label JSON, or one answer a line" };
+        var answers = new Option<string?>("--answers") { Description = "Answer names (override the checkpoint's config.json id2label; needed when it has none): a JSON list, ans2label / id2label JSON, or one answer a line" };
         var vocab = new Option<string?>("--vocab") { Description = "WordPiece vocab.txt (UNITER needs bert-base-cased's; default: vocab.txt beside the weights)" };
         var top = new Option<int>("--top") { Description = "How many answers to print", DefaultValueFactory = _ => 5 };
         var device = CommonOptions.Device();

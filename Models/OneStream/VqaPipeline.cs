@@ -82,7 +82,7 @@ public sealed class VqaPipeline : IDisposable
     /// <summary>
     /// Creates <paramref name="modelName"/> (a VQA preset: vilt-b32-vqa, uniter-*-vqa, visualbert-vqa, lxmert-vqa,
     /// vilbert-multitask, the tiny ones), loads <paramref name="weightsPath"/> (null: random weights, for demos), and finds the answers: the
-    /// checkpoint's config.json id2label, else <paramref name="answersPath"/>. UNITER's cased WordPiece vocabulary
+    /// given <paramref name="answersPath"/> when there is one (it overrides), else the checkpoint's config.json id2label. UNITER's cased WordPiece vocabulary
     /// comes from <paramref name="vocabPath"/> or a vocab.txt beside the weights; the others use bert-base-uncased.
     /// </summary>
     public static VqaPipeline Load(string modelName, string? weightsPath, string? answersPath = null, string? vocabPath = null,
@@ -137,7 +137,13 @@ public sealed class VqaPipeline : IDisposable
         string? besideWeights = weightsPath is null ? null
             : Path.Combine(Directory.Exists(weightsPath) ? weightsPath : Path.GetDirectoryName(Path.GetFullPath(weightsPath)) ?? ".", "vocab.txt");
         string? path = vocabPath ?? (besideWeights is not null && File.Exists(besideWeights) ? besideWeights : null);
-        if (path is not null) return BertWordPieceTokenizer.FromVocabFile(path, lowerCase: !cased);
+        if (path is not null)
+        {
+            var fromFile = BertWordPieceTokenizer.FromVocabFile(path, lowerCase: !cased);
+            if (preset.Config is ModelZoo.Models.Common.BertTextConfig { VocabSize: var rows } && fromFile.VocabularySize > rows)
+                throw new InvalidDataException($"{path}: {fromFile.VocabularySize} tokens, but {preset.Name}'s word embeddings have {rows} rows: give the model's own vocab.txt");
+            return fromFile;
+        }
         if (cased)
             throw new FileNotFoundException($"{preset.Name} uses the cased bert-base-cased WordPiece vocabulary (28996 tokens), which is not bundled: " +
                                             "pass its vocab.txt (--vocab) or put it beside the weights");

@@ -56,7 +56,7 @@ public static class TrainingCheckpoint
                 writer.Flush();
                 stream.Flush(flushToDisk: true);
             }
-            File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, Json));
+            AtomicFile.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, Json));
             if (Directory.Exists(final))
             {
                 string old = final + $".{Guid.NewGuid():N}.old";

@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using ModelZoo.Evaluation.Data;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.TwoStream;
 using ModelZoo.Tokenization;
 using ModelZoo.Tokenization.Bert;
+using ModelZoo.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,26 +30,24 @@ public sealed class RegionVqaTaskModels : IFallbackTaskModelProvider
     {
         var preset = request.Preset ?? throw new ArgumentException($"'{request.Model}' is not a catalog preset");
         var answers = request.Answers ?? throw new ArgumentException("VQA needs an answer vocabulary");
-        var module = ModelCatalog.Default.Create(preset.Name, new ModelCreateOptions
-        {
-            WeightsPath = request.Saved is null ? request.WeightsPath : null, Training = true, Seed = request.Seed, Device = request.Device,
-        });
-        try
-        {
-            var (tokenizer, vocabFile) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null, BertTaskTokenizer.WordEmbeddingRows(module));
-            return new RegionVqaAdapter(module, answers.Count, tokenizer) { VocabularyFile = vocabFile };
-        }
-        catch
-        {
-            module.Dispose();
-            throw;
-        }
+        var module = ModelCatalog.Default.Create(preset.Name, new ModelCreateOptions { Training = true, Seed = request.Seed, Device = request.Device });
+        // Pre-trained backbones (model_LXRT.pth, ViLBERT's pretrained_model.bin) lack the VQA head or have another
+        // size of it: the backbone must load, the heads load where they fit.
+        return RegionVqaAdapter.ForTask(module, preset, request, answers, reader => preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity, HeadPrefixes(module));
     }
 
     public IRetrievalModel CreateRetrieval(TaskModelRequest request) =>
         throw new NotSupportedException($"'{request.Model}' has no retrieval adapter here (region VQA only)");
 
     public JsonElement Describe(IDisposable taskModel) => JsonSerializer.SerializeToElement(new { tokenizer = ((RegionVqaAdapter)taskModel).TokenizerName });
+
+    /// <summary>Every top-level module except the backbone (the child holding the most parameters) is a head.</summary>
+    static string[] HeadPrefixes(nn.Module model)
+    {
+        var children = model.named_children().Select(c => (c.name, Count: c.module.parameters().Sum(p => p.numel()))).ToList();
+        var backbone = children.MaxBy(c => c.Count).name;
+        return children.Where(c => c.name != backbone).Select(c => c.name + ".").ToArray();
+    }
 
     static bool BuildsRegionVqa(ModelPreset preset)
     {
@@ -92,6 +92,29 @@ public sealed class RegionVqaAdapter : IVqaModel, IUsesVocabularyFile
     public nn.Module Module { get; }
     public int Answers { get; }
     public string? VocabularyFile { get; init; }
+
+    /// <summary>
+    /// A new task model as a provider hands it out: the request's pre-trained weights loaded with the task heads under
+    /// <paramref name="headPrefixes"/> where they fit (<see cref="TaskWeights.LoadWithTaskHead"/>; not when rebuilding a
+    /// fine-tuned folder), train mode, the preset's WordPiece vocabulary. Disposes the model when anything fails.
+    /// </summary>
+    public static RegionVqaAdapter ForTask(nn.Module model, ModelPreset preset, TaskModelRequest request, AnswerVocabulary answers,
+        Func<ICheckpointReader, KeyMap> keyMap, params string[] headPrefixes)
+    {
+        try
+        {
+            if (request.Saved is null && request.WeightsPath is string path) TaskWeights.LoadWithTaskHead(model, path, keyMap, headPrefixes);
+            model.train();
+            var (tokenizer, vocab) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null,
+                BertTaskTokenizer.WordEmbeddingRows(model));
+            return new RegionVqaAdapter(model, answers.Count, tokenizer) { VocabularyFile = vocab };
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
     public string TokenizerName => _tokenizer.Name;
 
     public Tensor Logits(IReadOnlyList<string> questions, IReadOnlyList<VisualInput> images)

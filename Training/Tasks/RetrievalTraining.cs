@@ -144,8 +144,14 @@ public sealed class RetrievalTraining : ITrainingTask
         {
             if (model is IDualEncoder dual)
             {
-                var text = cat(Chunks(captions, batchSize).Select(c => dual.EncodeTexts(c).to(ScalarType.Float32).cpu()).ToList(), 0);
-                var image = cat(Chunks(items.Select(i => i.Image).ToList(), batchSize).Select(c => dual.EncodeImages(c).to(ScalarType.Float32).cpu()).ToList(), 0);
+                // One scope per chunk: only the embeddings outlive it, not the towers' activations.
+                static Tensor Embed<T>(IReadOnlyList<T> all, int size, Func<IReadOnlyList<T>, Tensor> encode) => cat(Chunks(all, size).Select(chunk =>
+                {
+                    using var chunkScope = NewDisposeScope();
+                    return encode(chunk).to(ScalarType.Float32).cpu().MoveToOuterDisposeScope();
+                }).ToList(), 0);
+                var text = Embed(captions, batchSize, dual.EncodeTexts);
+                var image = Embed(items.Select(i => i.Image).ToList(), batchSize, dual.EncodeImages);
                 return text.matmul(image.t());
             }
             var cross = (ICrossEncoder)model;

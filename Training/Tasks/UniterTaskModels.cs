@@ -28,20 +28,8 @@ public sealed class UniterTaskModels : ITaskModelProvider
         var answers = request.Answers ?? throw new ArgumentException("VQA needs an answer vocabulary");
         var config = (UniterConfig)preset.Config;
         manual_seed(request.Seed);
-        var model = new UniterForVisualQuestionAnswering(config, answers.Count);
-        try
-        {
-            if (request.Saved is null && request.WeightsPath is string path)
-                TaskWeights.LoadWithTaskHead(model, path, reader => KeyMapFor(reader, "vqa_output"), "vqa_output.");
-            model.train();
-            var (tokenizer, vocab) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null, config.VocabSize);
-            return new RegionVqaAdapter(model, answers.Count, tokenizer) { VocabularyFile = vocab };
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return RegionVqaAdapter.ForTask(new UniterForVisualQuestionAnswering(config, answers.Count), preset, request, answers,
+            reader => KeyMapFor(reader, "vqa_output"), "vqa_output.");
     }
 
     public IRetrievalModel CreateRetrieval(TaskModelRequest request)

@@ -24,20 +24,8 @@ public sealed class VisualBertTaskModels : ITaskModelProvider
         var answers = request.Answers ?? throw new ArgumentException("VQA needs an answer vocabulary");
         var config = (VisualBertConfig)preset.Config with { NumLabels = answers.Count };
         manual_seed(request.Seed);
-        var model = new VisualBertForQuestionAnswering(config);
-        try
-        {
-            if (request.Saved is null && request.WeightsPath is string path)
-                TaskWeights.LoadWithTaskHead(model, path, reader => preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity, "cls.");
-            model.train();
-            var (tokenizer, vocab) = BertTaskTokenizer.For(preset, request.VocabPath, request.Saved is null ? request.WeightsPath : null, config.VocabSize);
-            return new RegionVqaAdapter(model, answers.Count, tokenizer) { VocabularyFile = vocab };
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return RegionVqaAdapter.ForTask(new VisualBertForQuestionAnswering(config), preset, request, answers,
+            reader => preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity, "cls.");
     }
 
     public IRetrievalModel CreateRetrieval(TaskModelRequest request) =>

@@ -12,10 +12,7 @@ public class FinetuneCliTests
     [OneTimeSetUp]
     public static void WriteData()
     {
-        _data = TestPaths.TempDirectory();
-        var (code, output, error) = CliRunner.Run("demo", "--quick", "--write-data", _data);
-        Assert.That(code, Is.EqualTo(0), error);
-        Assert.That(output, Does.Contain("vqa-train.json").And.Contain("retrieval-val.json"));
+        _data = DemoDataSet.WriteTemp();
     }
 
     [OneTimeTearDown] public static void Clean() => Directory.Delete(_data, true);

@@ -70,7 +70,8 @@ public class DataTests
         var targets = big.SoftTargets(new[] { "2", "2", "two", "2", "3", "red", "3", "2", "2", "1" });
         var byAnswer = targets.ToDictionary(t => big.Answers[t.Label], t => t.Score);
         Assert.That(byAnswer["2"], Is.EqualTo(1f));             // 6 of 10: capped at 1
-        if (byAnswer.ContainsKey("3")) Assert.That(byAnswer["3"], Is.EqualTo(2f / 3));
+        Assert.That(byAnswer, Does.ContainKey("3"));
+        Assert.That(byAnswer["3"], Is.EqualTo(2f / 3));          // 2 of 10
 
         var path = Path.Combine(_dir, "answers.json");
         big.Save(path);

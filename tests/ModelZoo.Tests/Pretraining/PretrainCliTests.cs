@@ -17,9 +17,7 @@ public class PretrainCliTests
     [OneTimeSetUp]
     public static void WriteData()
     {
-        _data = TestPaths.TempDirectory();
-        var (code, _, error) = CliRunner.Run("demo", "--quick", "--write-data", _data);
-        Assert.That(code, Is.EqualTo(0), error);
+        _data = DemoDataSet.WriteTemp();
     }
 
     [OneTimeTearDown] public static void Clean() => Directory.Delete(_data, true);

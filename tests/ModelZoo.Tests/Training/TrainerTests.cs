@@ -58,6 +58,20 @@ public class TrainerTests
     }
 
     [Test]
+    public void ResumingInTheSameFolderLogsEveryStepOnce()
+    {
+        string folder = Path.Combine(_dir, "again");
+        using (var task = new TinyTask()) new Trainer(Options(folder)).Fit(task);
+        string log = Path.Combine(folder, "metrics.jsonl");
+        File.AppendAllText(log, "{\"step\": 11, \"lo");   // a record cut short when the process was killed
+        using (var task = new TinyTask(seed: 99))
+            new Trainer(Options(folder)).Fit(task, resumeFrom: Path.Combine(folder, "checkpoints", "step-00000004"));
+        var steps = File.ReadLines(log).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Where(r => r.TryGetProperty("loss", out _)).Select(r => r.GetProperty("step").GetInt32()).ToList();
+        Assert.That(steps, Is.EqualTo(Enumerable.Range(1, 10)), "steps 5-10 of the first run are replaced by the resumed run's");
+    }
+
+    [Test]
     public void RunsAreRepeatableFromTheSeed()
     {
         List<double> Run(long seed)
@@ -73,10 +87,12 @@ public class TrainerTests
     [Test]
     public void NaNLossStopsWithTheStepNamed()
     {
+        // The loss of the fourth step (three completed before it) is NaN: steps count from 1, as in the progress
+        // bar, metrics.jsonl and checkpoint names.
         using var task = new TinyTask(nanAtStep: 3);
         var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(Options()).Fit(task));
-        Assert.That(e!.Step, Is.EqualTo(3));
-        Assert.That(e.Message, Does.Contain("step 3").And.Contain("loss").And.Contain("NaN"));
+        Assert.That(e!.Step, Is.EqualTo(4));
+        Assert.That(e.Message, Does.Contain("step 4").And.Contain("loss").And.Contain("NaN"));
     }
 
     [Test]
@@ -103,6 +119,33 @@ public class TrainerTests
         var (decay, noDecay) = ParameterSelection.WeightDecayGroups(model);
         Assert.That(decay.Select(p => p.Name), Is.EquivalentTo(new[] { "input.weight", "output.weight" }));
         Assert.That(noDecay.Select(p => p.Name), Is.EquivalentTo(new[] { "input.bias", "norm.weight", "norm.bias", "output.bias" }));
+    }
+
+    /// <summary>A loss with zero gradients: only AdamW's decoupled weight decay moves the parameters.</summary>
+    sealed class ZeroGradientTask(TinyModel model) : ITrainingTask
+    {
+        public nn.Module Model => model;
+        public int TrainingExamples => 4;
+        public Tensor Loss(IReadOnlyList<int> batch, TrainingContext context) =>
+            model.parameters().Select(p => p.sum()).Aggregate((a, b) => a + b) * 0;
+        public IReadOnlyDictionary<string, double> Evaluate(TrainingContext context) => new Dictionary<string, double>();
+    }
+
+    [Test]
+    public void WeightDecayShrinksOnlyTheDecayGroup()
+    {
+        manual_seed(8);
+        using var model = new TinyModel(dropoutRate: 0);
+        using (no_grad())
+            foreach (var p in model.parameters()) p.add_(1);   // LayerNorm starts at 1/0: make every tensor non-trivial
+        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        new Trainer(new TrainerOptions { LearningRate = 0.1, WeightDecay = 0.5, MaxSteps = 1, BatchSize = 4, WarmupSteps = 0, Progress = false })
+            .Fit(new ZeroGradientTask(model));
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            double factor = name is "input.weight" or "output.weight" ? 1 - 0.1 * 0.5 : 1;
+            ModelZoo.Tests.OneStream.TensorAssert.Close(parameter, before[name] * factor, 1e-6, $"{name}: decayed by {factor}");
+        }
     }
 
     [Test]

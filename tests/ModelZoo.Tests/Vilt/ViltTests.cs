@@ -411,4 +411,60 @@ public class ViltConvertCommandTests
             Directory.Delete(directory, true);
         }
     }
+
+    /// <summary>
+    /// The original release files are PyTorch Lightning checkpoints (vilt_200k_mlm_itm.ckpt, vilt_vqa.ckpt): a dict with
+    /// epoch, global_step, optimizer_states and the module's state_dict in the original layout (qkv fused).
+    /// </summary>
+    static byte[] LightningCheckpoint(IReadOnlyDictionary<string, Tensor> state)
+    {
+        var w = new ModelZoo.Tests.Weights.PickleWriter().Proto(2).EmptyDict().Mark();
+        w.Str("epoch").Int(9).Str("global_step").Int(100_000).Str("pytorch-lightning_version").Str("1.1.4");
+        w.Str("state_dict").OrderedDict().Mark();
+        var storages = new Dictionary<string, byte[]>();
+        foreach (var (name, tensor) in state)
+        {
+            string key = storages.Count.ToString();
+            storages[key] = tensor.contiguous().bytes.ToArray();
+            var shape = tensor.shape;
+            var strides = new long[shape.Length];
+            for (long i = shape.Length - 1, step = 1; i >= 0; step *= shape[i], i--) strides[i] = step;
+            w.Str(name).Tensor(key, ModelZoo.Tests.Weights.TorchSaveBuilder.StorageType(tensor.dtype), tensor.numel(), 0, shape, strides);
+        }
+        w.SetItems();
+        w.Str("optimizer_states").EmptyList().Str("lr_schedulers").EmptyList();
+        return ModelZoo.Tests.Weights.TorchSaveBuilder.Zip(w.SetItems().Stop().ToArray(), storages, "vilt_vqa");
+    }
+
+    [Test]
+    public void TheOriginalLightningCheckpointLoadsAndConvertsToTheHuggingFaceLayout()
+    {
+        var directory = TestPaths.TempDirectory();
+        try { LightningRoundTrip(directory); }
+        finally { Directory.Delete(directory, true); }
+    }
+
+    static void LightningRoundTrip(string directory)
+    {
+        manual_seed(41);
+        using var model = ModelZoo.Models.Catalog.ModelCatalog.Default.Create<ViltModel>("vilt-tiny");
+        using (no_grad())
+            foreach (var (_, p) in model.named_parameters()) p.add_(randn_like(p) * 0.05);
+        var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.That(state.Keys, Does.Contain("transformer.blocks.0.attn.qkv.weight"), "the original layout");
+        string ckpt = Path.Combine(directory, "vilt_vqa.ckpt");
+        File.WriteAllBytes(ckpt, LightningCheckpoint(state));
+
+        using var loaded = ModelZoo.Models.Catalog.ModelCatalog.Default.Create<ViltModel>("vilt-tiny", new() { WeightsPath = ckpt });
+        var inputs = ViltInputs.Collate(new[] { new long[] { 101, 2054, 3609, 102 } }, new[] { randn(new long[] { 3, 64, 96 }, generator: new Generator(5)) });
+        using (no_grad())
+            TensorAssert.Close(loaded.VqaLogits(inputs), model.VqaLogits(inputs), 0, "the Lightning file gives the same model");
+
+        string hf = Path.Combine(directory, "hf.safetensors");
+        var (code, _, error) = CliRunner.Run("convert", ckpt, "--model", "vilt-tiny", "--layout", "huggingface", "--out", hf);
+        Assert.That(code, Is.EqualTo(0), error);
+        using var fromHf = ModelZoo.Models.Catalog.ModelCatalog.Default.Create<ViltModel>("vilt-tiny", new() { WeightsPath = hf });
+        using (no_grad())
+            TensorAssert.Close(fromHf.VqaLogits(inputs), model.VqaLogits(inputs), 0, "Lightning .ckpt to Hugging Face safetensors keeps every weight");
+    }
 }
