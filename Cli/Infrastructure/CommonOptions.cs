@@ -9,7 +9,7 @@ public static class CommonOptions
 
     public static Option<string> Device() => new("--device")
     {
-        Description = "cpu, cuda or cuda:N (CUDA needs the TorchSharp-cuda-linux package; see README)",
+        Description = "cpu, cuda or cuda:N (CUDA needs a build with -p:ModelZooTorchBackend=cuda, i.e. the TorchSharp-cuda-linux package; see README)",
         DefaultValueFactory = _ => "cpu",
     };
 
