@@ -56,6 +56,11 @@ public sealed record BertLayerOptions
     public double LayerNormEps { get; init; } = 1e-12;
     public double HiddenDropout { get; init; } = 0.1;
     public double AttentionDropout { get; init; } = 0.1;
+    /// <summary>
+    /// The self-attention is the <see cref="MergedAttention"/> of one-stream models (text and visual tokens in one
+    /// sequence: UNITER, VisualBERT); same weights and names, the arrangement made explicit.
+    /// </summary>
+    public bool Merged { get; init; }
 }
 
 /// <summary>
@@ -73,7 +78,7 @@ public sealed class BertAttentionBlock : nn.Module
     public BertAttentionBlock(BertLayerOptions options, string attentionName = "self") : base("attention")
     {
         int inner = options.AttentionInnerDim ?? options.Hidden;
-        Attention = new MultiHeadAttention(new MultiHeadAttentionOptions
+        var attention = new MultiHeadAttentionOptions
         {
             QueryDim = options.Hidden,
             KeyValueDim = options.ContextDim ?? options.Hidden,
@@ -81,7 +86,9 @@ public sealed class BertAttentionBlock : nn.Module
             Heads = options.Heads,
             Names = AttentionNames.Bert,
             Dropout = options.AttentionDropout,
-        });
+        };
+        if (options.Merged && options.ContextDim is not null) throw new ArgumentException("merged attention is self-attention over one sequence: no ContextDim");
+        Attention = options.Merged ? new MergedAttention(attention) : new MultiHeadAttention(attention);
         output = new BertResidualOutput(inner, options.Hidden, options.LayerNormEps, options.HiddenDropout);
         register_module(attentionName, Attention);
         register_module("output", output);

@@ -43,6 +43,8 @@ public sealed record PreNormLayerOptions
     public double AttentionDropout { get; init; }
     public double ResidualDropout { get; init; }
     public PreNormLayerNames Names { get; init; } = PreNormLayerNames.Clip;
+    /// <summary>The self-attention is the <see cref="MergedAttention"/> of one-stream models (ViLT); same weights and names.</summary>
+    public bool Merged { get; init; }
 }
 
 /// <summary>Two Linear layers with an activation between (the transformer MLP).</summary>
@@ -83,7 +85,7 @@ public sealed class PreNormTransformerLayer : nn.Module
         Options = options;
         var names = options.Names;
         norm1 = nn.LayerNorm(options.Hidden, options.LayerNormEps, bias: options.LayerNormBias);
-        Attention = new MultiHeadAttention(new MultiHeadAttentionOptions
+        var attention = new MultiHeadAttentionOptions
         {
             QueryDim = options.Hidden,
             Heads = options.Heads,
@@ -92,7 +94,8 @@ public sealed class PreNormTransformerLayer : nn.Module
             ProjectionBias = options.QkvBias ?? options.Bias,
             OutputBias = options.Bias,
             Dropout = options.AttentionDropout,
-        });
+        };
+        Attention = options.Merged ? new MergedAttention(attention) : new MultiHeadAttention(attention);
         norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps, bias: options.LayerNormBias);
         mlp = new Mlp(options.Hidden, options.MlpDim, options.Activation, names.MlpIn, names.MlpOut, options.Bias);
         register_module(names.Norm1, norm1);

@@ -65,7 +65,7 @@ public sealed class UniterModel : nn.Module
         embeddings = new BertEmbeddings(config.VocabSize, config.HiddenSize, config.MaxPositionEmbeddings, config.TypeVocabSize,
             UniterConfig.LayerNormEps, config.HiddenDropoutProb, paddingIdx: 0);
         img_embeddings = new UniterImageEmbeddings(config);
-        encoder = new BertEncoder(config.NumHiddenLayers, config.LayerOptions());
+        encoder = new BertEncoder(config.NumHiddenLayers, config.LayerOptions() with { Merged = true });
         pooler = new BertPooler(config.HiddenSize, config.HiddenSize);
         RegisterComponents();
         Initialization.BertStyle(this, config.InitializerRange);

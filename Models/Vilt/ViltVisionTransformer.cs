@@ -60,6 +60,7 @@ public sealed class ViltVisionTransformer : nn.Module
             AttentionDropout = config.AttentionProbsDropoutProb,
             ResidualDropout = config.HiddenDropoutProb,
             Names = PreNormLayerNames.Timm,
+            Merged = true,   // text and patch tokens attend in one sequence
         };
         blocks = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new PreNormTransformerLayer(layer)).ToArray());
         norm = nn.LayerNorm(hidden, config.EncoderLayerNormEps);

@@ -75,7 +75,7 @@ public sealed class VisualBertModel : nn.Module
     {
         Config = config;
         embeddings = new VisualBertEmbeddings(config);
-        encoder = new BertEncoder(config.NumHiddenLayers, config.LayerOptions());
+        encoder = new BertEncoder(config.NumHiddenLayers, config.LayerOptions() with { Merged = true });
         pooler = new BertPooler(config.HiddenSize, config.HiddenSize);
         if (config.BypassTransformer) additional_layer = new BertLayer(config.LayerOptions());
         RegisterComponents();
