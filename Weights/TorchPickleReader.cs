@@ -479,7 +479,9 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
             TensorBytes.ReadFromStream(_stream, span, extent * elementSize, Path, name);
             if (_bigEndian) TensorBytes.SwapByteOrder(span);
             using var view = span.as_strided(entry.Shape, tensor.Stride, 0);
-            return view.contiguous().clone();
+            // contiguous() of a strided view already copies into a tensor of its own; only a view libtorch deems
+            // contiguous (it would share the span's storage) needs a copy.
+            return view.is_contiguous() ? view.clone() : view.contiguous();
         }
         catch (Exception e) when (e is not CheckpointException and not OutOfMemoryException)
         {
