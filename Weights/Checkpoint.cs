@@ -51,7 +51,9 @@ public static class Checkpoint
 
     /// <summary>
     /// TorchScript archives (openai/CLIP's release files): our allow-listed, streaming pickle reader first; libtorch's
-    /// own loader only for archives it cannot read.
+    /// own loader (torch.jit.load, which compiles the archive's code/) only when the pickle reader reports a feature it
+    /// does not support (<see cref="UnsupportedCheckpointException"/>). A refused global, a bomb or a corrupt archive
+    /// is an error and never reaches libtorch.
     /// </summary>
     static ICheckpointReader OpenTorchScript(string path)
     {
@@ -59,7 +61,7 @@ public static class Checkpoint
         {
             return new TorchPickleReader(path);
         }
-        catch (CheckpointException pickleError)
+        catch (UnsupportedCheckpointException pickleError)
         {
             try
             {

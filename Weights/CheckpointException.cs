@@ -16,3 +16,14 @@ public class CheckpointException : Exception
     static string Compose(string? file, string? key, string message) =>
         (file is null ? "" : file + ": ") + (key is null ? "" : $"tensor '{key}': ") + message;
 }
+
+/// <summary>
+/// A checkpoint that may well be sound but uses something this library's own readers do not support (a newer pickle
+/// protocol, compressed records, an old TorchScript layout). Only this kind of failure lets a TorchScript archive
+/// fall back to libtorch's loader; refusals (globals outside the allow-list), bombs and corruption never do.
+/// </summary>
+public sealed class UnsupportedCheckpointException : CheckpointException
+{
+    public UnsupportedCheckpointException(string? filePath, string message, string? key = null, Exception? inner = null)
+        : base(filePath, message, key, inner) { }
+}

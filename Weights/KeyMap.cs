@@ -40,8 +40,17 @@ public sealed class MappedTensor
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }
 
-/// <summary>Result of applying a key map to a checkpoint.</summary>
-public sealed record MappedCheckpoint(IReadOnlyList<MappedTensor> Tensors, IReadOnlyList<string> Ignored);
+/// <summary>Result of applying a key map to a checkpoint. Disposing it frees any fused tensor a split still holds
+/// because some of its parts were never materialised (a non-strict load that skips them).</summary>
+public sealed record MappedCheckpoint(IReadOnlyList<MappedTensor> Tensors, IReadOnlyList<string> Ignored) : IDisposable
+{
+    internal List<IDisposable> Shared { get; init; } = new();
+
+    public void Dispose()
+    {
+        foreach (var shared in Shared) shared.Dispose();
+    }
+}
 
 /// <summary>
 /// Declarative rules that turn checkpoint keys into model keys, applied in order: renames by template or regex,
@@ -133,13 +142,14 @@ public sealed class KeyMap
     public MappedCheckpoint Apply(List<MappedTensor> tensors)
     {
         var ignored = new List<string>();
+        var shared = new List<IDisposable>();
         foreach (var rule in _rules)
-            tensors = rule.Apply(tensors, ignored);
+            tensors = rule.Apply(tensors, ignored, shared);
         var duplicates = tensors.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
         if (duplicates.Count > 0)
             throw new InvalidOperationException($"the key map produces {duplicates.Count} name(s) more than once, e.g. '{duplicates[0]}' from " +
                 string.Join(" and ", tensors.Where(t => t.Name == duplicates[0]).Select(t => string.Join("+", t.Sources))));
-        return new MappedCheckpoint(tensors, ignored);
+        return new MappedCheckpoint(tensors, ignored) { Shared = shared };
     }
 
     /// <summary>Maps one key by the renaming rules only (for messages and tests); null if the key is ignored or split.</summary>
@@ -199,7 +209,7 @@ public sealed class KeyTemplate
 /// <summary>One step of a key map.</summary>
 public abstract class KeyRule
 {
-    internal abstract List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored);
+    internal abstract List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared);
     public abstract bool IsReversible { get; }
     /// <summary>The reverse rule; null when the reverse is "leave keys as they are".</summary>
     public abstract KeyRule? Inverse();
@@ -207,7 +217,7 @@ public abstract class KeyRule
 
 sealed class PrefixRule(string prefix, bool strip) : KeyRule
 {
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored) =>
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared) =>
         tensors.Select(t => strip
             ? (t.Name.StartsWith(prefix, StringComparison.Ordinal) ? t.WithName(t.Name[prefix.Length..]) : t)
             : t.WithName(prefix + t.Name)).ToList();
@@ -220,7 +230,7 @@ sealed class TemplateRenameRule(string from, string to) : KeyRule
 {
     readonly KeyTemplate _from = KeyTemplate.Parse(from), _to = KeyTemplate.Parse(to);
 
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored) =>
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared) =>
         tensors.Select(t => _from.TryMatch(t.Name, out var values) ? t.WithName(_to.Fill(values)) : t).ToList();
     public override bool IsReversible => true;
     public override KeyRule Inverse() => new TemplateRenameRule(to, from);
@@ -231,7 +241,7 @@ sealed class RegexRenameRule(string pattern, string replacement, string? reverse
 {
     readonly Regex _regex = new(pattern, RegexOptions.CultureInvariant);
 
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored) =>
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared) =>
         tensors.Select(t => _regex.IsMatch(t.Name) ? t.WithName(_regex.Replace(t.Name, replacement)) : t).ToList();
     public override bool IsReversible => reversePattern is not null && reverseReplacement is not null;
     public override KeyRule? Inverse() => IsReversible ? new RegexRenameRule(reversePattern!, reverseReplacement!, pattern, replacement) : null;
@@ -240,7 +250,7 @@ sealed class RegexRenameRule(string pattern, string replacement, string? reverse
 
 sealed class LegacyLayerNormRule : KeyRule
 {
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored) =>
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared) =>
         tensors.Select(t => t.Name.EndsWith(".gamma", StringComparison.Ordinal) ? t.WithName(t.Name[..^6] + ".weight")
             : t.Name.EndsWith(".beta", StringComparison.Ordinal) ? t.WithName(t.Name[..^5] + ".bias") : t).ToList();
     public override bool IsReversible => true;
@@ -250,7 +260,7 @@ sealed class LegacyLayerNormRule : KeyRule
 
 sealed class IgnoreRule(Regex regex, string text) : KeyRule
 {
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored)
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared)
     {
         var kept = new List<MappedTensor>(tensors.Count);
         foreach (var t in tensors)
@@ -269,7 +279,7 @@ sealed class TransposeRule(string template) : KeyRule
 {
     readonly KeyTemplate _template = KeyTemplate.Parse(template);
 
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored) =>
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared) =>
         tensors.Select(t =>
         {
             if (!_template.Regex.IsMatch(t.Name)) return t;
@@ -291,7 +301,7 @@ sealed class SplitRule(string fused, string[] parts, int dim) : KeyRule
     readonly KeyTemplate _fused = KeyTemplate.Parse(fused);
     readonly KeyTemplate[] _parts = parts.Select(KeyTemplate.Parse).ToArray();
 
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored)
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared)
     {
         var result = new List<MappedTensor>(tensors.Count + 2 * parts.Length);
         foreach (var t in tensors)
@@ -302,15 +312,16 @@ sealed class SplitRule(string fused, string[] parts, int dim) : KeyRule
                 throw new InvalidOperationException($"cannot split '{t.Name}' of shape {t.ShapeText} into {parts.Length} equal parts along dim {dim}");
             var partShape = (long[])t.Shape.Clone();
             partShape[axis] /= parts.Length;
-            var shared = new SharedSource(t, parts.Length);
+            var source = new SharedSource(t, parts.Length);
+            shared.Add(source); // the MappedCheckpoint frees it if some part is never taken
             for (int i = 0; i < parts.Length; i++)
             {
                 int index = i;
                 result.Add(new MappedTensor(_parts[i].Fill(values), t.Dtype, partShape, t.Sources, () =>
                 {
-                    var whole = shared.Acquire();
+                    var whole = source.Acquire();
                     try { return whole.narrow(axis, index * partShape[axis], partShape[axis]).clone(); }
-                    finally { shared.Release(); }
+                    finally { source.Release(); }
                 }));
             }
         }
@@ -321,8 +332,19 @@ sealed class SplitRule(string fused, string[] parts, int dim) : KeyRule
     public override string ToString() => $"split '{fused}' -> {string.Join(", ", parts)} (dim {dim})";
 
     /// <summary>Reads the fused tensor once and frees it after every part has taken its slice.</summary>
-    sealed class SharedSource(MappedTensor source, int users)
+    internal sealed class SharedSource(MappedTensor source, int users) : IDisposable
     {
+        /// <summary>True while the fused tensor is held (read, and not every part has taken its slice).</summary>
+        public bool Holding => _tensor is not null;
+
+        /// <summary>Frees the fused tensor now, whichever parts were taken.</summary>
+        public void Dispose()
+        {
+            _tensor?.Dispose();
+            _tensor = null;
+            _remaining = _users;
+        }
+
         Tensor? _tensor;
         readonly int _users = users;
         int _remaining = users;
@@ -350,7 +372,7 @@ sealed class MergeRule(string[] parts, string fused, int dim) : KeyRule
     readonly KeyTemplate[] _parts = parts.Select(KeyTemplate.Parse).ToArray();
     readonly KeyTemplate _fused = KeyTemplate.Parse(fused);
 
-    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored)
+    internal override List<MappedTensor> Apply(List<MappedTensor> tensors, List<string> ignored, List<IDisposable> shared)
     {
         var groups = new Dictionary<string, MappedTensor?[]>(StringComparer.Ordinal);
         var order = new List<string>();
@@ -378,6 +400,7 @@ sealed class MergeRule(string[] parts, string fused, int dim) : KeyRule
             }
             var members = slots.Select(s => s!).ToArray();
             int axis = dim < 0 ? members[0].Shape.Length + dim : dim;
+            CheckParts(target, members, axis);
             var shape = (long[])members[0].Shape.Clone();
             shape[axis] = members.Sum(m => m.Shape[axis]);
             result.Add(new MappedTensor(target, members[0].Dtype, shape, members.SelectMany(m => m.Sources).ToArray(), () =>
@@ -389,6 +412,24 @@ sealed class MergeRule(string[] parts, string fused, int dim) : KeyRule
         }
         return result;
     }
+    /// <summary>Parts must agree in dtype, rank and every dimension but the one they are concatenated along; checked
+    /// while planning, before anything is read.</summary>
+    void CheckParts(string target, MappedTensor[] members, int axis)
+    {
+        static string Key(MappedTensor m) => string.Join("+", m.Sources);
+        var first = members[0];
+        if (axis < 0 || axis >= first.Shape.Length)
+            throw new InvalidOperationException($"cannot merge into '{target}' along dim {dim}: '{Key(first)}' has shape {first.ShapeText}");
+        foreach (var m in members.Skip(1))
+        {
+            if (m.Dtype != first.Dtype)
+                throw new InvalidOperationException($"cannot merge into '{target}': '{Key(first)}' is {first.Dtype} but '{Key(m)}' is {m.Dtype}");
+            if (m.Shape.Length != first.Shape.Length || Enumerable.Range(0, first.Shape.Length).Any(d => d != axis && m.Shape[d] != first.Shape[d]))
+                throw new InvalidOperationException($"cannot merge into '{target}' along dim {dim}: '{Key(first)}' has shape {first.ShapeText} " +
+                                                    $"but '{Key(m)}' has shape {m.ShapeText} (they may differ only in dim {axis})");
+        }
+    }
+
     public override bool IsReversible => true;
     public override KeyRule Inverse() => new SplitRule(fused, parts, dim);
     public override string ToString() => $"merge {string.Join(", ", parts)} -> '{fused}' (dim {dim})";

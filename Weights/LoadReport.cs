@@ -39,6 +39,18 @@ public sealed class LoadReport
         return sb.ToString().TrimEnd();
     }
 
+    /// <summary>One line: tensors and values loaded, from where, and counts of everything else worth knowing.</summary>
+    public string ToSummary()
+    {
+        var parts = new List<string> { $"loaded {TensorsLoaded} tensors ({ParametersLoaded:N0} values) from {Source} ({Format})" };
+        if (Missing.Count > 0) parts.Add($"missing {Missing.Count}");
+        if (Unexpected.Count > 0) parts.Add($"unexpected {Unexpected.Count}");
+        if (ShapeMismatches.Count > 0) parts.Add($"shape mismatches {ShapeMismatches.Count}");
+        parts.Add($"ignored by the key map {Ignored.Count}" + (Ignored.Count is > 0 and <= 3 ? $" ({string.Join(", ", Ignored)})" : ""));
+        parts.Add(DtypeChanges.Count == 0 ? "no dtype changes" : "dtype changes " + string.Join(", ", DtypeChanges.Select(kv => $"{kv.Key} ({kv.Value})")));
+        return string.Join("; ", parts);
+    }
+
     static void Section(StringBuilder sb, string title, IReadOnlyList<string> items, int max)
     {
         if (items.Count == 0) return;

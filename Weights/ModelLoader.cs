@@ -36,6 +36,13 @@ public static class ModelLoader
     public static (LoadReport Report, IReadOnlyList<(string Key, MappedTensor Source)> Plan) Plan(nn.Module model, ICheckpointReader reader,
         KeyMap? map = null, LoadOptions? options = null)
     {
+        var (report, plan, _) = PlanMapped(model, reader, map, options);
+        return (report, plan);
+    }
+
+    static (LoadReport Report, IReadOnlyList<(string Key, MappedTensor Source)> Plan, MappedCheckpoint Mapped) PlanMapped(nn.Module model,
+        ICheckpointReader reader, KeyMap? map, LoadOptions? options)
+    {
         options ??= LoadOptions.Default;
         map ??= KeyMap.Identity;
         MappedCheckpoint mapped;
@@ -70,14 +77,31 @@ public static class ModelLoader
             throw new CheckpointException(reader.Path,
                 "does not fit the model (strict load; nothing was loaded; pass a non-strict option to load what fits):" +
                 Environment.NewLine + report.ToText());
-        return (report, plan);
+        return (report, plan, mapped);
+    }
+
+    static readonly AsyncLocal<Action<LoadReport>?> LoadObserver = new();
+
+    /// <summary>Calls <paramref name="observer"/> with the report of every <see cref="Load"/> in this flow of execution
+    /// until the result is disposed (the CLI prints a summary of each load this way, whichever code path loads).</summary>
+    public static IDisposable ObserveLoads(Action<LoadReport> observer)
+    {
+        var previous = LoadObserver.Value;
+        LoadObserver.Value = observer;
+        return new RestoreObserver(previous);
+    }
+
+    sealed class RestoreObserver(Action<LoadReport>? previous) : IDisposable
+    {
+        public void Dispose() => LoadObserver.Value = previous;
     }
 
     public static LoadReport Load(nn.Module model, ICheckpointReader reader, KeyMap? map = null, LoadOptions? options = null)
     {
         options ??= LoadOptions.Default;
-        var (report, plan) = Plan(model, reader, map, options);
+        var (report, plan, mapped) = PlanMapped(model, reader, map, options);
         var targets = model.state_dict();
+        using var release = mapped; // frees fused tensors whose other parts the model does not take (a non-strict load)
         using (no_grad())
         {
             int done = 0;
@@ -118,6 +142,7 @@ public static class ModelLoader
                 options.Progress?.Invoke(++done, plan.Count);
             }
         }
+        LoadObserver.Value?.Invoke(report);
         return report;
     }
 

@@ -81,7 +81,8 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         catch (Exception e) when (e is not CheckpointException)
         {
             _stream.Dispose();
-            throw e is PickleException or IOException or InvalidDataException or OverflowException or ArgumentException or FormatException
+            throw e is PickleException { Unsupported: true } ? new UnsupportedCheckpointException(path, e.Message, inner: e)
+                : e is PickleException or IOException or InvalidDataException or OverflowException or ArgumentException or FormatException
                 ? new CheckpointException(path, e.Message, inner: e)
                 : e;
         }
@@ -101,11 +102,13 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         var pickles = members.Values.Where(m => m.Name == "data.pkl" || m.Name.EndsWith("/data.pkl", StringComparison.Ordinal) && m.Name.IndexOf('/') == m.Name.Length - 9).ToList();
         bool torchScript = members.Keys.Any(n => n.EndsWith("constants.pkl", StringComparison.Ordinal) || n.Contains("/code/", StringComparison.Ordinal));
         if (pickles.Count == 0)
-            throw Error("a zip archive without data.pkl: not a torch.save checkpoint" + (torchScript ? " (it looks like a TorchScript archive)" : ""));
+            throw torchScript
+                ? Unsupported("a TorchScript archive without data.pkl (an old TorchScript layout this reader does not support)")
+                : Error("a zip archive without data.pkl: not a torch.save checkpoint");
         if (pickles.Count > 1) throw Error("the zip archive holds several data.pkl records: " + string.Join(", ", pickles.Select(p => p.Name)));
         var pickle = pickles[0];
         string prefix = pickle.Name[..^"data.pkl".Length];
-        if (pickle.Method != 0) throw Error($"'{pickle.Name}' is compressed (method {pickle.Method}); torch.save stores its records uncompressed");
+        if (pickle.Method != 0) throw Unsupported($"'{pickle.Name}' is compressed (method {pickle.Method}); torch.save stores its records uncompressed");
         if (members.TryGetValue(prefix + "byteorder", out var byteOrder) && byteOrder.Method == 0 && byteOrder.Size <= 16)
         {
             string order = Encoding.ASCII.GetString(ZipDirectory.ReadAt(_stream, byteOrder.DataOffset, (int)byteOrder.Size)).Trim();
@@ -118,7 +121,7 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         {
             // ('storage', storage_type, key, location, numel)
             if (pid is not PyTuple { Count: 5 } t || t[0] is not string kind || kind != "storage")
-                throw new PickleException($"unsupported persistent id {Describe(pid)}");
+                throw new PickleException($"unsupported persistent id {Describe(pid)}", unsupported: true);
             var storage = MakeStorage(t[1], t[2], t[3], t[4]);
             if (storages.TryGetValue(storage.Key, out var known) && known.Dtype != storage.Dtype)
                 throw new PickleException($"storage '{storage.Key}' is used as both {known.StorageType} and {storage.StorageType}");
@@ -132,13 +135,13 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         }
         catch (PickleException e)
         {
-            throw Error($"{pickle.Name}: {e.Message}");
+            throw e.Unsupported ? Unsupported($"{pickle.Name}: {e.Message}") : Error($"{pickle.Name}: {e.Message}");
         }
         if (torchScript && root is PyObject) Format = TorchScriptFormat;
         foreach (var storage in storages.Values)
             if (members.TryGetValue(prefix + "data/" + storage.Key, out var member))
             {
-                if (member.Method != 0) throw Error($"storage record '{member.Name}' is compressed (method {member.Method})");
+                if (member.Method != 0) throw Unsupported($"storage record '{member.Name}' is compressed (method {member.Method})");
                 _storageData[storage.Key] = (member.DataOffset, member.Size);
             }
         return (root, storages, machine.ForeignGlobals);
@@ -199,7 +202,7 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         }
         catch (PickleException e)
         {
-            throw Error(e.Message);
+            throw e.Unsupported ? Unsupported(e.Message) : Error(e.Message);
         }
         if (keys is not PyList keyList || keyList.Items.Any(k => k is not string))
             throw Error("the storage key list after the pickle is not a list of strings");
@@ -241,6 +244,9 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
     {
         if (Format == TorchScriptFormat && root is PyObject module && requested is null)
         {
+            if (!IsScriptClass(module))
+                throw Error($"the TorchScript archive's root is an object built by {module.Callable.FullName}, not a scripted module (__torch__.*): " +
+                            $"a global outside the allow-list ({PickleAllowList.Description}); refused, nothing was called");
             // torch.jit.save: the root is the scripted module; each module is an object whose state dict holds its
             // attributes (parameters, buffers, submodules, flags). The tensors along the tree are the state dict.
             _metadata["pickle.state_dict"] = $"(the TorchScript module tree of {module.TypeName})";
@@ -311,7 +317,10 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         // a hostile tree of shared modules from expanding exponentially.
         if (depth >= MaxNesting) throw Error($"the TorchScript module tree nests deeper than {MaxNesting} levels", prefix.TrimEnd('.'));
         if (--budget < 0) throw Error("the TorchScript module tree expands to more than a million modules", prefix.TrimEnd('.'));
-        if (module.State is not PyDict attributes) return; // a module with a custom __getstate__: no attributes to read
+        if (module.State is null) return; // never built: no attributes
+        if (module.State is not PyDict attributes)
+            throw Unsupported($"the scripted module {module.TypeName} has a custom __getstate__ ({PickleMachine.TypeName(module.State)} state), which this reader does not support",
+                              prefix.Length == 0 ? null : prefix.TrimEnd('.'));
         foreach (var (key, value) in attributes.Items)
         {
             if (key is not string name) continue;
@@ -320,13 +329,25 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
                 case TensorRef:
                     Add(prefix + name, value, depth, new HashSet<object>());
                     break;
-                case PyObject child when child.Callable.Module.StartsWith("__torch__", StringComparison.Ordinal):
+                case PyObject child when IsScriptClass(child):
                     FlattenScriptModule(child, prefix + name + ".", depth + 1, ref budget);
                     break;
-                // Flags, sizes, None and other non-tensor attributes are not weights.
+                case PyObject rebuilt when rebuilt.Callable.FullName.StartsWith("torch._utils._rebuild_", StringComparison.Ordinal):
+                    throw Unsupported($"a tensor rebuilt by {rebuilt.Callable.FullName} (quantized or sparse), which this reader does not support", prefix + name);
+                case PyObject other when !IsTorchGlobal(other.Callable):
+                    throw Error($"holds an object built by {other.Callable.FullName}, a global outside the allow-list ({PickleAllowList.Description}) " +
+                                "that a TorchScript archive never holds; refused, nothing was called", prefix + name);
+                case PyGlobal global when !IsTorchGlobal(global):
+                    throw Error($"holds the global {global.FullName}, outside the allow-list; refused, nothing was called", prefix + name);
+                // Flags, sizes, None, devices and other non-tensor attributes are not weights.
             }
         }
     }
+
+    static bool IsScriptClass(PyObject value) => value.Callable.Module == "__torch__" || value.Callable.Module.StartsWith("__torch__.", StringComparison.Ordinal);
+
+    /// <summary>torch.* globals (torch.device, dtypes) that TorchScript's own pickler writes for attributes; kept inert.</summary>
+    static bool IsTorchGlobal(PyGlobal global) => global.Module == "torch" || global.Module.StartsWith("torch.", StringComparison.Ordinal);
 
     void DescribeSiblings(PyDict dict, string chosen, List<string> path)
     {
@@ -352,7 +373,7 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         {
             case TensorRef tensor:
                 if (_index.ContainsKey(name)) throw Error("two entries of the state dict flatten to this name", name);
-                var dtype = tensor.Storage.Dtype ?? throw Error($"its storage type {tensor.Storage.StorageType} is not supported (complex, quantized and float8 tensors cannot be read)", name);
+                var dtype = tensor.Storage.Dtype ?? throw Unsupported($"its storage type {tensor.Storage.StorageType} is not supported (complex, quantized and float8 tensors cannot be read)", name);
                 var entry = new TensorEntry(name, dtype, tensor.Shape);
                 _index[name] = (entry, tensor);
                 _entries.Add(entry);
@@ -458,7 +479,9 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
             TensorBytes.ReadFromStream(_stream, span, extent * elementSize, Path, name);
             if (_bigEndian) TensorBytes.SwapByteOrder(span);
             using var view = span.as_strided(entry.Shape, tensor.Stride, 0);
-            return view.contiguous().clone();
+            // contiguous() of a strided view already copies into a tensor of its own; only a view libtorch deems
+            // contiguous (it would share the span's storage) needs a copy.
+            return view.is_contiguous() ? view.clone() : view.contiguous();
         }
         catch (Exception e) when (e is not CheckpointException and not OutOfMemoryException)
         {
@@ -493,6 +516,9 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
     // ---- descriptions --------------------------------------------------------------------------------------
 
     CheckpointException Error(string message, string? key = null) => new(Path, message, key);
+
+    /// <summary>A feature this reader does not implement (not a refusal, not corruption).</summary>
+    CheckpointException Unsupported(string message, string? key = null) => new UnsupportedCheckpointException(Path, message, key);
 
     static string Shape(long[] values) => "[" + string.Join(", ", values) + "]";
 

@@ -21,7 +21,7 @@ public sealed class ConvertCommand : ICliCommand
     {
         var path = new Argument<string>("path") { Description = "The checkpoint to convert (any format `inspect` reads)" };
         var model = new Option<string>("--model") { Description = "Preset whose key map and shapes the checkpoint must fit (see `modelzoo list`)", Required = true };
-        var output = new Option<string>("--out") { Description = "Output .safetensors file, or a directory (model.safetensors inside it)", Required = true };
+        var output = new Option<string>("--out") { Description = "Output .safetensors file, or a directory (any other name): model.safetensors and config.json inside it, the Hugging Face way", Required = true };
         var dtype = new Option<string?>("--dtype") { Description = "fp32, fp16 or bf16: convert floating tensors (default: keep the checkpoint's dtypes)" };
         var shardSize = new Option<string?>("--max-shard-size") { Description = "Split into shards of at most this size (e.g. 2GB, 500MB, 1GiB) with an index.json" };
         var layout = new Option<string>("--layout") { Description = "Key layout to write: original (the model's own keys) or another the preset declares (e.g. huggingface)", DefaultValueFactory = _ => OriginalLayout };
@@ -88,7 +88,13 @@ public sealed class ConvertCommand : ICliCommand
                 throw new CheckpointException(reader.Path, $"cannot write the '{layout}' layout: " + e.Message, inner: e);
             }
         }
-        var saved = SafetensorsWriter.Write(output, tensors, new SafetensorsWriteOptions
+        if (targetDtype is not null)
+            foreach (var t in tensors.Where(t => StorageDtype.IsFloating(t.Dtype) && t.Dtype != targetDtype))
+            {
+                string change = $"{t.Dtype} -> {targetDtype}";
+                report.DtypeChanges[change] = report.DtypeChanges.GetValueOrDefault(change) + 1;
+            }
+        var saved = SafetensorsWriter.Write(OutputFile(output), tensors, new SafetensorsWriteOptions
         {
             Dtype = targetDtype,
             MaxShardBytes = shardBytes,
@@ -103,6 +109,16 @@ public sealed class ConvertCommand : ICliCommand
         report.TensorsLoaded = plan.Count;
         report.ParametersLoaded = plan.Sum(p => p.Source.ElementCount);
         return new Result(saved, report, layoutMap is null ? OriginalLayout : layout.ToLowerInvariant());
+    }
+
+    /// <summary>--out as a file: a *.safetensors name is the file itself; any other name is a folder (created if needed) that
+    /// receives model.safetensors (or its shards and index) and config.json, as Hugging Face lays a model out.</summary>
+    public static string OutputFile(string output)
+    {
+        if (output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && !Directory.Exists(output)) return output;
+        if (File.Exists(output))
+            throw new ArgumentException($"--out {output}: an existing file that is not .safetensors; give a .safetensors file or a folder");
+        return Path.Combine(output, "model.safetensors");
     }
 
     /// <summary>The preset's module with every tensor on the meta device: shapes and names, no memory.</summary>

@@ -26,6 +26,7 @@ static class EvalModelAction
         foreach (var option in new Option[] { model, weights, task, data, results, answers, vocab, limit, device, json }) eval.Add(option);
         eval.Guard(parse =>
         {
+            using var loadReports = LoadCommand.PrintLoadReports(); // one line per checkpoint load, to stderr
             if (parse.GetValue(model) is not string name)
                 throw new ArgumentException("give a subcommand (`eval vqa`, `eval retrieval`) or --model NAME --weights DIR --task vqa|retrieval --data MANIFEST");
             string Require(Option<string?> option) => parse.GetValue(option) ?? throw new ArgumentException($"--model needs {option.Name} too");

@@ -56,6 +56,7 @@ public sealed class FinetuneCommand : ICliCommand
         };
         command.Guard(parse =>
         {
+            using var loadReports = LoadCommand.PrintLoadReports(); // one line per checkpoint load, to stderr
             string taskName = parse.GetValue(task)!.ToLowerInvariant();
             if (!tasks.Contains(taskName)) throw new ArgumentException($"--task must be one of {string.Join(", ", tasks)}, not '{taskName}'");
             var decay = parse.GetValue(schedule)!.ToLowerInvariant() switch

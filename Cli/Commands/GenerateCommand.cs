@@ -41,6 +41,7 @@ public sealed class GenerateCommand : ICliCommand
             { model, weights, images, prompt, promptIds, maxNew, beams, sample, temperature, topK, topP, seed, noCache, threads, vocab, device, dtype, json };
         command.Guard(parse =>
         {
+            using var loadReports = LoadCommand.PrintLoadReports(); // one line per checkpoint load, to stderr
             var options = new GenerationOptions
             {
                 MaxNewTokens = parse.GetValue(maxNew),

@@ -49,6 +49,10 @@ public sealed class LoadCommand : ICliCommand
         return command;
     }
 
+    /// <summary>Prints a one-line summary of every checkpoint load to standard error until disposed (never to stdout, which
+    /// --json keeps for data). Commands that load weights through the catalog or the training code call this once.</summary>
+    public static IDisposable PrintLoadReports() => ModelLoader.ObserveLoads(report => Console.Error.WriteLine("modelzoo: " + report.ToSummary()));
+
     public static object ToJson(LoadReport report) => new
     {
         source = report.Source,

@@ -23,7 +23,8 @@ public sealed class ParityCommand : ICliCommand
                     pass = result.Pass,
                     family = result.Family,
                     checkpoint = result.Checkpoint,
-                    outputs = result.Outputs.Select(o => new { name = o.Name, max_abs_error = o.MaxAbsError, atol = o.Atol, rtol = o.Rtol, pass = o.Pass, error = o.Error }),
+                    // A missing or misshaped output has no error value: null, not the string "NaN".
+                    outputs = result.Outputs.Select(o => new { name = o.Name, max_abs_error = double.IsNaN(o.MaxAbsError) ? (double?)null : o.MaxAbsError, atol = o.Atol, rtol = o.Rtol, pass = o.Pass, error = o.Error }),
                 });
             }
             else

@@ -26,6 +26,7 @@ public sealed class VqaCommand : ICliCommand
             { model, weights, image, features, imageId, question, answers, vocab, top, device, dtype, json };
         command.Guard(parse =>
         {
+            using var loadReports = LoadCommand.PrintLoadReports(); // one line per checkpoint load, to stderr
             string? imagePath = parse.GetValue(image), featurePath = parse.GetValue(features), id = parse.GetValue(imageId);
             if ((imagePath is null) == (featurePath is null)) throw new ArgumentException("give either --image FILE or --features FILE --image-id ID");
             if (featurePath is not null && id is null) throw new ArgumentException("--features needs --image-id");

@@ -25,6 +25,7 @@ public sealed class ZeroShotCommand : ICliCommand
             { model, weights, images, labels, templates, top, json, device, dtype };
         command.Guard(parse =>
         {
+            using var loadReports = LoadCommand.PrintLoadReports(); // one line per checkpoint load, to stderr
             var labelList = parse.GetValue(labels)!.Split(',').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
             if (labelList.Count == 0) throw new ArgumentException("--labels holds no label");
             if (labelList.Distinct(StringComparer.Ordinal).Count() != labelList.Count) throw new ArgumentException("--labels repeats a label");

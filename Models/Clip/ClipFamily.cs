@@ -1,4 +1,5 @@
 using ModelZoo.Models.Catalog;
+using ModelZoo.Weights;
 
 namespace ModelZoo.Models.Clip;
 
@@ -70,5 +71,7 @@ public sealed class ClipFamily : ModelFamily
             },
         Tokenizer = Tokenizer,
         WeightsSource = source,
+        // `convert --layout huggingface` writes CLIPModel's keys (ViT only: transformers has no ModifiedResNet CLIP).
+        Layouts = config.IsResNet ? null : new Dictionary<string, KeyMap> { ["huggingface"] = ClipKeyMaps.HuggingFace },
     };
 }

@@ -48,9 +48,16 @@ public static class ClipKeyMaps
         .Rename($"{from}.{{n}}.mlp.fc1.{{p}}", $"{to}.{{n}}.mlp.c_fc.{{p}}")
         .Rename($"{from}.{{n}}.mlp.fc2.{{p}}", $"{to}.{{n}}.mlp.c_proj.{{p}}");
 
-    /// <summary>Picks the map from the checkpoint's keys.</summary>
-    public static KeyMap For(ICheckpointReader reader) => IsHuggingFace(reader.Entries.Select(e => e.Name)) ? HuggingFace : Original;
+    /// <summary>Hugging Face keys saved from a DataParallel/DDP wrapper ("module.vision_model..."): the prefix stripped first.
+    /// Kept apart from <see cref="HuggingFace"/>, which must stay reversible without adding "module." when writing.</summary>
+    static KeyMap HuggingFaceFromWrapper { get; } = KeyMap.Identity.StripPrefix("module.").Then(HuggingFace);
+
+    /// <summary>Picks the map from the checkpoint's keys (after a "module." prefix is stripped).</summary>
+    public static KeyMap For(ICheckpointReader reader) => IsHuggingFace(reader.Entries.Select(e => e.Name))
+        ? (reader.Entries.Any(e => e.Name.StartsWith("module.", StringComparison.Ordinal)) ? HuggingFaceFromWrapper : HuggingFace)
+        : Original;
 
     public static bool IsHuggingFace(IEnumerable<string> keys) =>
-        keys.Any(k => k.StartsWith("vision_model.", StringComparison.Ordinal) || k.StartsWith("text_model.", StringComparison.Ordinal));
+        keys.Select(k => k.StartsWith("module.", StringComparison.Ordinal) ? k["module.".Length..] : k)
+            .Any(k => k.StartsWith("vision_model.", StringComparison.Ordinal) || k.StartsWith("text_model.", StringComparison.Ordinal));
 }

@@ -63,7 +63,7 @@ internal sealed class PickleMachine
             {
                 case 0x80: // PROTO
                     int protocol = _input.ReadByte();
-                    if (protocol > 5) throw Error(at, $"pickle protocol {protocol} is newer than 5");
+                    if (protocol > 5) throw new PickleException($"pickle protocol {protocol} is newer than 5 (pickle byte {at})", unsupported: true);
                     break;
                 case 0x95: // FRAME: a length hint only
                     long frame = (long)_input.ReadUInt(8);

@@ -173,5 +173,9 @@ internal readonly record struct DictKey(char Kind, string Text)
     }
 }
 
-/// <summary>A malformed or refused pickle; the reader adds the file name.</summary>
-internal sealed class PickleException(string message) : Exception(message);
+/// <summary>A malformed or refused pickle; the reader adds the file name. <see cref="Unsupported"/> marks a pickle
+/// that may be sound but uses a feature this interpreter does not implement (never a refusal or a bomb).</summary>
+internal sealed class PickleException(string message, bool unsupported = false) : Exception(message)
+{
+    public bool Unsupported { get; } = unsupported;
+}

@@ -112,6 +112,8 @@ public class CorruptionTests
         yield return new TestCaseData("model.safetensors", (Func<byte[]>)SmallSafetensors).SetName("Safetensors");
         foreach (var file in new[] { "zip_protocol2.pt", "zip_protocol4.pt", "legacy_protocol2.pt", "lightning.ckpt" })
             yield return new TestCaseData(file, (Func<byte[]>)(() => File.ReadAllBytes(Data(file)))).SetName("Pickle " + file);
+        yield return new TestCaseData("ViT-B-32.pt", (Func<byte[]>)(() => TorchSaveBuilder.ZipFile(TorchPickleReaderTests.ClipLikeScriptArchive())))
+            .SetName("TorchScript archive");
     }
 
     [TestCaseSource(nameof(Files))]

@@ -33,6 +33,37 @@ public class LoadBenchmarkTests
     }
 
     [Test]
+    public void StreamingAddsAtMostTheLargestTensorWhilePyBridgeAddsTheWholeFile()
+    {
+        // The load goal measured the way the benchmark reports it: each variant in a fresh child process.
+        var directory = TestPaths.TempDirectory();
+        try
+        {
+            var result = LoadBenchmark.Run(sizeMb: 64, hidden: 128, directory, keep: false, inProcess: false);
+            Assert.That(result.InProcess, Is.False);
+            var streaming = result.Measurements.Single(m => m.Variant == "streaming");
+            var pybridge = result.Measurements.Single(m => m.Variant == "pybridge");
+            TestContext.Out.WriteLine($"file {result.FileBytes >> 20} MiB, largest tensor {result.Shape.LargestTensorBytes >> 20} MiB; load extra: " +
+                                      $"streaming {streaming.LoadExtraBytes >> 20} MiB, pybridge {pybridge.LoadExtraBytes >> 20} MiB");
+            foreach (var m in result.Measurements)
+            {
+                Assert.That(m.PeakReset, Is.True, "the child could not reset its peak (VmHWM)");
+                Assert.That(m.ModelBytes, Is.EqualTo(result.Shape.Bytes));
+                Assert.That(m.BaselineBytes, Is.GreaterThan(0));
+            }
+            Assert.That(result.FileBytes, Is.GreaterThan(60L << 20));
+            Assert.That(streaming.LoadExtraBytes, Is.LessThan(result.Shape.LargestTensorBytes + (16L << 20)));
+            // PyBridge holds the whole state dict beside the model: its extra is about the file's size.
+            Assert.That(pybridge.LoadExtraBytes, Is.GreaterThan(result.FileBytes * 8 / 10).And.LessThan(result.FileBytes * 2));
+            Assert.That(pybridge.Checksum, Is.EqualTo(streaming.Checksum).Within(1e-6).Percent);
+        }
+        finally
+        {
+            Directory.Delete(directory, true);
+        }
+    }
+
+    [Test]
     public void TheBenchmarkCommandPrintsItsTable()
     {
         var (code, output, error) = CliRunner.Run("bench", "load", "--size-mb", "2", "--hidden", "32", "--in-process");

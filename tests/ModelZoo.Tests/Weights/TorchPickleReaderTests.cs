@@ -316,7 +316,7 @@ public class TorchPickleReaderTests
         long fileLength = new FileInfo(path).Length;
         var watch = System.Diagnostics.Stopwatch.StartNew();
         long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
-        var e = Assert.Throws<CheckpointException>(() =>
+        var e = Assert.Catch<CheckpointException>(() =>
         {
             using var reader = Checkpoint.Open(path);
             foreach (var entry in reader.Entries) reader.Read(entry.Name).Dispose();
@@ -355,7 +355,7 @@ public class TorchPickleReaderTests
         Assert.That(Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose())!.Message, Does.Contain("without data.pkl"));
 
         path = WriteFile("deflated.pt", TorchSaveBuilder.Zip(pickle, storages, deflate: new HashSet<string> { "archive/data/0" }));
-        Assert.That(Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose())!.Message, Does.Contain("archive/data/0").And.Contain("compressed"));
+        Assert.That(Assert.Throws<UnsupportedCheckpointException>(() => Checkpoint.Open(path).Dispose())!.Message, Does.Contain("archive/data/0").And.Contain("compressed"));
 
         path = WriteFile("short.pt", TorchSaveBuilder.Zip(pickle, new Dictionary<string, byte[]> { ["0"] = new byte[12] }));
         var e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
@@ -366,17 +366,16 @@ public class TorchPickleReaderTests
     }
 
     /// <summary>A scripted module as torch.jit.save pickles it: GLOBAL class, EMPTY_TUPLE, NEWOBJ, then its attribute dict and BUILD.</summary>
-    static PickleWriter ScriptModule(PickleWriter w, string module, string cls, Action<PickleWriter> attributes)
+    internal static PickleWriter ScriptModule(PickleWriter w, string module, string cls, Action<PickleWriter> attributes)
     {
         w.Global(module, cls).EmptyTuple().NewObj().EmptyDict().Mark().Str("training").Bool(false);
         attributes(w);
         return w.SetItems().Build();
     }
 
-    [Test]
-    public void TorchScriptArchivesYieldTheTensorsOfTheirModuleTree()
+    /// <summary>The members of a small archive shaped like openai/CLIP's released .pt files (torch.jit.save of the model).</summary>
+    internal static List<(string Name, byte[] Data)> ClipLikeScriptArchive()
     {
-        // Shaped like openai/CLIP's released .pt files (torch.jit.save of the model).
         var w = new PickleWriter().Proto(2);
         ScriptModule(w, "__torch__.clip.model", "CLIP", root =>
         {
@@ -403,6 +402,13 @@ public class TorchPickleReaderTests
         var members = new List<(string, byte[])> { ("ViT-B-32/data.pkl", w.Stop().ToArray()), ("ViT-B-32/constants.pkl", new PickleWriter().Proto(2).EmptyTuple().Stop().ToArray()),
             ("ViT-B-32/code/__torch__/clip/model.py", "class CLIP: ..."u8.ToArray()) };
         members.AddRange(storages.Select(kv => ("ViT-B-32/data/" + kv.Key, kv.Value)));
+        return members;
+    }
+
+    [Test]
+    public void TorchScriptArchivesYieldTheTensorsOfTheirModuleTree()
+    {
+        var members = ClipLikeScriptArchive();
         var path = WriteFile("ViT-B-32.pt", TorchSaveBuilder.ZipFile(members));
         using var reader = Checkpoint.Open(path);
         Assert.That(reader.Format, Is.EqualTo(TorchPickleReader.TorchScriptFormat));
@@ -422,6 +428,62 @@ public class TorchPickleReaderTests
         path = WriteFile("bomb.pt", TorchSaveBuilder.ZipFile(members));
         var e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
         Assert.That(e!.Message, Does.Contain("nests deeper").Or.Contain("more than a million"));
+        Assert.That(e.Message, Does.Not.Contain("libtorch").And.Not.Contain("cannot read"), "a bomb must not fall back to torch.jit.load");
+    }
+
+    /// <summary>A TorchScript-shaped archive whose data.pkl is <paramref name="dataPkl"/>, with the rest of the CLIP-like members.</summary>
+    string ScriptArchiveWith(string name, byte[] dataPkl)
+    {
+        var members = ClipLikeScriptArchive();
+        members[0] = (members[0].Name, dataPkl);
+        return WriteFile(name, TorchSaveBuilder.ZipFile(members));
+    }
+
+    [Test]
+    public void TorchScriptArchivesCallingForeignGlobalsAreRefusedWithoutFallingBackToJitLoad()
+    {
+        // posix.system as a module's attribute: refused naming the global and the attribute, never handed to libtorch.
+        var w = new PickleWriter().Proto(2);
+        ScriptModule(w, "__torch__.clip.model", "CLIP", root =>
+            root.Str("positional_embedding").Tensor("0", "FloatStorage", 6, 0, new long[] { 3, 2 }, new long[] { 2, 1 })
+                .Str("visual").Global("posix", "system").Str("echo pwned").Tuple1().Reduce());
+        var path = ScriptArchiveWith("attribute.pt", w.Stop().ToArray());
+        var e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("posix.system").And.Contain("'visual'").And.Contain("attribute.pt").And.Contain("refused"));
+        Assert.That(e.Message, Does.Not.Contain("libtorch").And.Not.Contain("cannot read"));
+        Assert.That(e.InnerException, Is.Null, "no fallback was tried");
+
+        // posix.system as the archive's root object.
+        w = new PickleWriter().Proto(2).Global("posix", "system").Str("echo pwned").Tuple1().Reduce();
+        path = ScriptArchiveWith("root.pt", w.Stop().ToArray());
+        e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("posix.system").And.Contain("root.pt").And.Contain("refused"));
+        Assert.That(e.Message, Does.Not.Contain("libtorch"));
+
+        // builtins.eval where a weight should be.
+        w = new PickleWriter().Proto(2);
+        ScriptModule(w, "__torch__.clip.model", "CLIP", root => root.Str("logit_scale").Global("builtins", "eval").Str("1+1").Tuple1().Reduce());
+        path = ScriptArchiveWith("eval.pt", w.Stop().ToArray());
+        e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("builtins.eval").And.Contain("'logit_scale'"));
+
+        // Corruption (a truncated pickle) is an error of its own, not a reason to try libtorch.
+        var good = ClipLikeScriptArchive()[0].Data;
+        path = ScriptArchiveWith("truncated.pt", good[..(good.Length / 2)]);
+        e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("truncated.pt").And.Not.Contain("libtorch"));
+        Assert.That(e.InnerException, Is.Null);
+    }
+
+    [Test]
+    public void TorchScriptArchivesFallBackToJitLoadOnlyForWhatTheReaderDoesNotSupport()
+    {
+        // A compressed data.pkl is unsupported, not refused: libtorch's loader is tried (and fails on this fake archive's code).
+        var members = ClipLikeScriptArchive();
+        var path = WriteFile("deflated.pt", TorchSaveBuilder.ZipFile(members, deflate: new HashSet<string> { members[0].Name }));
+        var e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("TorchScript archive this library cannot read").And.Contain("compressed"));
+        Assert.That(e.InnerException, Is.TypeOf<UnsupportedCheckpointException>());
     }
 
     [Test]

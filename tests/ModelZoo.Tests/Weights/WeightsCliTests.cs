@@ -153,6 +153,94 @@ public class WeightsCliTests
     }
 
     [Test]
+    public void ConvertDtypeReportsEveryChange()
+    {
+        // bert-tiny in F32 with one F16 tensor: --dtype bf16 changes both kinds, leaves the int64 buffer alone.
+        using var source = ModelCatalog.Default.Create<BertModel>("bert-tiny", new ModelCreateOptions { Seed = 12 });
+        var state = source.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        state["pooler.dense.bias"] = state["pooler.dense.bias"].to(ScalarType.Float16);
+        var input = SafetensorsBuilder.Write(Path.Combine(_directory, "mixed.safetensors"), state);
+        int floating = state.Values.Count(t => t.is_floating_point());
+        var output = Path.Combine(_directory, "bf16.safetensors");
+        var (code, text, error) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", output, "--dtype", "bf16", "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using (var json = JsonDocument.Parse(text))
+        {
+            var changes = json.RootElement.GetProperty("report").GetProperty("dtypeChanges");
+            Assert.That(changes.GetProperty("F32 -> BF16").GetInt32(), Is.EqualTo(floating - 1));
+            Assert.That(changes.GetProperty("F16 -> BF16").GetInt32(), Is.EqualTo(1));
+            Assert.That(changes.EnumerateObject().Count(), Is.EqualTo(2));
+        }
+        (code, text, error) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", output, "--dtype", "bf16");
+        Assert.That(code, Is.EqualTo(0), error);
+        Assert.That(text, Does.Contain($"dtype changes: F16 -> BF16 (1), F32 -> BF16 ({floating - 1})"));
+
+        // Without --dtype nothing changes and nothing is reported.
+        (code, text, error) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", output, "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using (var json = JsonDocument.Parse(text))
+            Assert.That(json.RootElement.GetProperty("report").GetProperty("dtypeChanges").EnumerateObject().Count(), Is.EqualTo(0));
+    }
+
+    [Test]
+    public void ConvertOutAFolderWritesTheHuggingFaceFolderLayout()
+    {
+        var (source, input) = HuggingFaceBertPickle();
+        using var sourceModel = source;
+        foreach (var folder in new[] { Path.Combine(_directory, "bert-converted"), Path.Combine(_directory, "nested", "bert.v2") })
+        {
+            // A name without .safetensors (not yet existing, no trailing slash) is a folder.
+            var (code, output, error) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", folder);
+            Assert.That(code, Is.EqualTo(0), error);
+            Assert.That(Directory.Exists(folder), Is.True);
+            Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName).OrderBy(f => f), Is.EqualTo(new[] { "config.json", "model.safetensors" }));
+            Assert.That(output, Does.Contain(Path.Combine(folder, "model.safetensors")));
+            using var loaded = ModelCatalog.Default.Create<BertModel>("bert-tiny", new ModelCreateOptions { WeightsPath = folder });
+            AssertSameParameters(source, loaded);
+        }
+        // An existing folder works too; a .safetensors name stays a file.
+        var (c, _, e) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", Path.Combine(_directory, "bert-converted"));
+        Assert.That(c, Is.EqualTo(0), e);
+        var file = Path.Combine(_directory, "single.safetensors");
+        (c, _, e) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", file);
+        Assert.That(c, Is.EqualTo(0), e);
+        Assert.That(File.Exists(file), Is.True);
+        // An existing file that is not .safetensors is refused, not overwritten.
+        var other = Path.Combine(_directory, "notes.txt");
+        File.WriteAllText(other, "keep me");
+        (c, _, e) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", other);
+        Assert.That(c, Is.EqualTo(1));
+        Assert.That(e, Does.Contain("notes.txt"));
+        Assert.That(File.ReadAllText(other), Is.EqualTo("keep me"));
+    }
+
+    [Test]
+    public void InspectJsonDescribesATwoShardSetAsAWhole()
+    {
+        var (source, input) = HuggingFaceBertPickle();
+        using var sourceModel = source;
+        var folder = Path.Combine(_directory, "sharded");
+        // bert-tiny is ~17 MB in F32: 10MB shards give exactly two.
+        var (code, _, error) = CliRunner.Run("convert", input, "--model", "bert-tiny", "--out", folder, "--max-shard-size", "10MB");
+        Assert.That(code, Is.EqualTo(0), error);
+        Assert.That(Directory.GetFiles(folder, "*.safetensors").Length, Is.EqualTo(2));
+
+        string output;
+        (code, output, error) = CliRunner.Run("inspect", folder, "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        var files = root.GetProperty("files").EnumerateArray().Select(f => Path.GetFileName(f.GetString()!)).ToList();
+        Assert.That(files, Has.Count.EqualTo(3));
+        Assert.That(files, Does.Contain("model.safetensors.index.json").And.Contain("model-00001-of-00002.safetensors").And.Contain("model-00002-of-00002.safetensors"));
+        var state = source.state_dict();
+        Assert.That(root.GetProperty("tensorCount").GetInt32(), Is.EqualTo(state.Count));
+        Assert.That(root.GetProperty("parameters").GetInt64(), Is.EqualTo(state.Values.Sum(t => t.numel())));
+        Assert.That(root.GetProperty("tensors").GetArrayLength(), Is.EqualTo(state.Count));
+        Assert.That(root.GetProperty("fileBytes").GetInt64(), Is.EqualTo(Directory.GetFiles(folder).Where(f => !f.EndsWith("config.json")).Sum(f => new FileInfo(f).Length)));
+    }
+
+    [Test]
     public void ConvertRefusesACheckpointThatDoesNotFitAndWritesNothing()
     {
         var path = SafetensorsBuilder.Write(Path.Combine(_directory, "small.safetensors"), new Dictionary<string, Tensor>
