@@ -94,10 +94,55 @@ public sealed class TokenizeCommand : ICliCommand
             {
                 if (element.ValueKind != JsonValueKind.String)
                     throw new InvalidDataException($"{path}: element {index} is {element.ValueKind}, not a string");
-                texts.Add(element.GetString()!);
+                texts.Add(StringValue(element, path, index));
                 index++;
             }
             return texts;
         }
+    }
+
+    // System.Text.Json refuses to unescape an unpaired surrogate ("\ud800", which Python's json.dump writes for a
+    // lone surrogate): such strings are unescaped here, keeping the lone UTF-16 unit (the tokenizers handle it).
+    static string StringValue(JsonElement element, string path, int index)
+    {
+        try
+        {
+            return element.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            return UnescapeLeniently(element.GetRawText(), path, index);
+        }
+    }
+
+    /// <summary>The text of a raw JSON string token (quotes included), unpaired surrogate escapes kept as lone units.</summary>
+    static string UnescapeLeniently(string raw, string path, int index)
+    {
+        if (raw.Length < 2 || raw[0] != '"' || raw[^1] != '"')
+            throw new InvalidDataException($"{path}: element {index} is not a JSON string");
+        var sb = new StringBuilder(raw.Length);
+        for (int i = 1; i < raw.Length - 1; i++)
+        {
+            char c = raw[i];
+            if (c != '\\') { sb.Append(c); continue; }
+            if (++i >= raw.Length - 1) throw new InvalidDataException($"{path}: element {index} ends inside an escape");
+            switch (raw[i])
+            {
+                case '"': sb.Append('"'); break;
+                case '\\': sb.Append('\\'); break;
+                case '/': sb.Append('/'); break;
+                case 'b': sb.Append('\b'); break;
+                case 'f': sb.Append('\f'); break;
+                case 'n': sb.Append('\n'); break;
+                case 'r': sb.Append('\r'); break;
+                case 't': sb.Append('\t'); break;
+                case 'u' when i + 4 < raw.Length - 1 && ushort.TryParse(raw.AsSpan(i + 1, 4), System.Globalization.NumberStyles.AllowHexSpecifier, null, out var unit):
+                    sb.Append((char)unit);
+                    i += 4;
+                    break;
+                default: throw new InvalidDataException($"{path}: element {index} has a bad escape '\\{raw[i]}'");
+            }
+        }
+        return sb.ToString();
     }
 }

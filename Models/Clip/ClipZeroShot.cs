@@ -28,6 +28,8 @@ public sealed class ClipZeroShotClassifier
     {
         _model = model;
         _tokenizer = tokenizer;
+        // Inference: BatchNorm (ResNet towers) uses its running statistics, dropout is off.
+        model.eval();
         if (tokenizer.VocabularySize > model.Config.VocabSize)
             throw new ArgumentException($"the tokenizer '{tokenizer.Name}' has {tokenizer.VocabularySize} ids but the model's token embedding has {model.Config.VocabSize} rows");
         ImageProcessor = new ClipImageProcessor(model.Config.ImageResolution, resampler);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +14,11 @@ namespace ModelZoo.Models.Vatt;
 public static class PositionInterpolation
 {
     const int CacheLimit = 64;
-    static readonly ConcurrentDictionary<(long Buckets, long Size), Tensor> Cache = new();
+    // Keyed by dtype and device too, so a forward pass on a GPU or in bfloat16 does not copy the matrix from the host
+    // each time. Guarded by the lock; callers get their own handle (a detached view sharing the storage), so an
+    // evicted entry can be disposed while a caller still uses the matrix.
+    static readonly Dictionary<(long Buckets, long Size, ScalarType Dtype, DeviceType DeviceType, int DeviceIndex), Tensor> Cache = new();
+    static readonly object CacheLock = new();
 
     /// <summary>table [B, D] → [S, D]: the table itself when S = B, else the spline read at S evenly spaced points.</summary>
     public static Tensor Resize(Tensor table, long size)
@@ -26,19 +29,40 @@ public static class PositionInterpolation
         if (size == buckets) return table;
         // One learned row: the spline degenerates (its linear system is singular); every position gets that row.
         if (buckets == 1) return table.expand(size, table.shape[1]);
-        return matmul(Matrix(buckets, size).to(table.dtype, table.device), table);
+        using var matrix = Matrix(buckets, size, table.dtype, table.device);
+        return matmul(matrix, table);
     }
 
-    /// <summary>The [size, buckets] float64 matrix taking the learned rows to the resized ones.</summary>
-    public static Tensor Matrix(long buckets, long size)
+    /// <summary>The [size, buckets] float64 CPU matrix taking the learned rows to the resized ones (the caller's handle).</summary>
+    public static Tensor Matrix(long buckets, long size) => Matrix(buckets, size, ScalarType.Float64, CPU);
+
+    /// <summary>The resize matrix [size, buckets] in <paramref name="dtype"/> on <paramref name="device"/> (the caller's handle).</summary>
+    public static Tensor Matrix(long buckets, long size, ScalarType dtype, Device device)
     {
-        if (Cache.TryGetValue((buckets, size), out var cached)) return cached;
-        // Evicted matrices are left to the finalizer: another thread may still be reading one.
-        if (Cache.Count >= CacheLimit) Cache.Clear();
-        return Cache.GetOrAdd((buckets, size), key => Build(key.Buckets, key.Size));
+        var key = (buckets, size, dtype, device.type, device.index);
+        lock (CacheLock)
+        {
+            if (!Cache.TryGetValue(key, out var cached))
+            {
+                if (Cache.Count >= CacheLimit)
+                {
+                    foreach (var evicted in Cache.Values) evicted.Dispose();
+                    Cache.Clear();
+                }
+                cached = Build(buckets, size, dtype, device);
+                Cache[key] = cached;
+            }
+            return cached.detach();
+        }
     }
 
-    static Tensor Build(long buckets, long size)
+    /// <summary>The cached matrices with their keys (for tests).</summary>
+    internal static List<((long Buckets, long Size, ScalarType Dtype, DeviceType DeviceType, int DeviceIndex) Key, Tensor Matrix)> CacheSnapshot()
+    {
+        lock (CacheLock) return Cache.Select(kv => (kv.Key, kv.Value)).ToList();
+    }
+
+    static Tensor Build(long buckets, long size, ScalarType dtype, Device device)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -62,7 +86,7 @@ public static class PositionInterpolation
             queries.unsqueeze(1),
             ones(size, 1, dtype: ScalarType.Float64),
         }, 1);
-        var matrix = matmul(basis, coefficients);
+        var matrix = matmul(basis, coefficients).to(dtype, device);
         // Cached across calls: it must outlive every caller's dispose scope.
         return matrix.DetachFromDisposeScope();
     }

@@ -144,8 +144,13 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         return result.ToArray();
     }
 
-    /// <summary>A tokenizer from a GPT-2 style vocab.json (token -> id) and merges.txt.</summary>
-    public static Gpt2Tokenizer FromFiles(string vocabJson, string mergesTxt, IReadOnlyList<AddedToken>? addedTokens = null, string? padToken = null, string name = "gpt2")
+    /// <summary>
+    /// A tokenizer from a GPT-2 style vocab.json (token -> id) and merges.txt. <paramref name="normalizeNfc"/>: NFC
+    /// normalise the text between added tokens first, as GPT-NeoX's (and MPT's) tokenizer.json normalizer does
+    /// (vocab.json + merges.txt do not say it; GPT-2's own tokenizer has no normalizer).
+    /// </summary>
+    public static Gpt2Tokenizer FromFiles(string vocabJson, string mergesTxt, IReadOnlyList<AddedToken>? addedTokens = null, string? padToken = null,
+        string name = "gpt2", bool normalizeNfc = false)
     {
         var vocab = ReadVocabulary(vocabJson);
         var merges = ReadMerges(mergesTxt);
@@ -153,7 +158,7 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         if (vocab.TryGetValue(EndOfText, out int eot)) added.Add(new AddedToken(EndOfText, true, eot));
         foreach (var token in addedTokens ?? [])
             added.Add(vocab.TryGetValue(token.Content, out int existing) ? token with { Id = existing } : token);
-        return FromVocabulary(name, vocab, merges, added, padToken, nfc: false, vocabJson);
+        return FromVocabulary(name, vocab, merges, added, padToken, normalizeNfc, vocabJson);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Clip;
+using ModelZoo.Tests.Support;
 using NUnit.Framework;
 
 namespace ModelZoo.Tests.Clip;
@@ -80,6 +81,28 @@ public class ClipPresetTests
             using var model = new ClipModel(config);
             Assert.That(model.parameters().Sum(p => p.numel()), Is.EqualTo(Parameters(config)));
         }
+    }
+
+    // The counts docs/clip-vatt.md publishes, pinned.
+    [TestCase("clip-vit-b32", 151_277_313L)]
+    [TestCase("clip-vit-b16", 149_620_737L)]
+    [TestCase("clip-vit-l14", 427_616_513L)]
+    [TestCase("clip-vit-l14-336", 427_944_193L)]
+    [TestCase("clip-rn50", 102_007_137L)]
+    [TestCase("clip-rn101", 119_688_033L)]
+    [TestCase("clip-tiny", 3_703_361L)]
+    public void DocumentedPresetCounts(string name, long parameters) =>
+        Assert.That(ModelCatalog.Default.Describe(name).Parameters, Is.EqualTo(parameters));
+
+    [Test]
+    public void InfoJsonCountsTheModelThatCreateReturns()
+    {
+        var (code, output, error) = CliRunner.Run("info", "clip-tiny", "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        using var model = ModelCatalog.Default.Create("clip-tiny");
+        Assert.That(json.RootElement.GetProperty("parameters").GetInt64(), Is.EqualTo(model.parameters().Sum(p => p.numel())));
+        Assert.That(json.RootElement.GetProperty("parameters").GetInt64(), Is.EqualTo(3_703_361L));
     }
 
     [Test]

@@ -145,6 +145,56 @@ public class ClipZeroShotTests
     }
 
     [Test]
+    public void TheClassifierPutsTheModelInEvalModeForResNetBatchNorm()
+    {
+        manual_seed(5);
+        using var model = new ClipModel(ClipModelTests.SmallResNet with { VocabSize = 49408 });
+        model.train();
+        var classifier = new ClipZeroShotClassifier(model, ClipBpeTokenizer.Default());
+        Assert.That(model.training, Is.False);
+        // In eval mode BatchNorm uses running statistics, so an image's result does not depend on its batch.
+        var images = randn(2, 3, 64, 64);
+        var labels = new[] { "cat", "dog", "car" };
+        var alone = classifier.Classify(images[..1], labels);
+        var together = classifier.Classify(images, labels);
+        Assert.That(alone[0].Probabilities, Is.EqualTo(together[0].Probabilities).Within(1e-5));
+    }
+
+    [Test]
+    public void ZeroShotCommandWithTwoTemplatesEqualsClassifyAndListsEveryLabel()
+    {
+        manual_seed(11);
+        using var model = ModelCatalog.Default.Create<ClipModel>("clip-tiny");
+        string weights = SafetensorsBuilder.Write(Path.Combine(_directory, "clip-tiny.safetensors"), model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value));
+        string green = WriteImage("green.png", 48, 40, new SKColor(20, 200, 40));
+        string[] templates = ["a photo of a {}.", "a blurry drawing of the {}."];
+        string[] labels = ["cat", "dog", "car", "tree"];
+
+        var (code, output, error) = CliRunner.Run("zero-shot", "--model", "clip-tiny", "--weights", weights, "--image", green,
+            "--labels", string.Join(",", labels), "--template", templates[0], "--template", templates[1], "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var json = JsonDocument.Parse(output);
+        Assert.That(json.RootElement.GetProperty("templates").EnumerateArray().Select(t => t.GetString()), Is.EqualTo(templates));
+        var classifier = new ClipZeroShotClassifier(model, ClipBpeTokenizer.Default());
+        using var pixels = classifier.ImageProcessor.ProcessFiles(new[] { green });
+        var expected = classifier.Classify(pixels.Pixels, labels, templates)[0].Probabilities;
+        var oneTemplate = classifier.Classify(pixels.Pixels, labels, templates[..1])[0].Probabilities;
+        Assert.That(expected.Zip(oneTemplate, (a, b) => Math.Abs(a - b)).Max(), Is.GreaterThan(1e-6f), "the second template changes the result");
+        var printed = json.RootElement.GetProperty("images")[0].GetProperty("probabilities").EnumerateArray()
+            .Select(p => p.GetProperty("probability").GetSingle()).ToArray();
+        Assert.That(printed, Is.EqualTo(expected).Within(1e-5));
+
+        (code, output, error) = CliRunner.Run("zero-shot", "--model", "clip-tiny", "--weights", weights, "--image", green,
+            "--labels", string.Join(",", labels), "--template", templates[0], "--template", templates[1]);
+        Assert.That(code, Is.EqualTo(0), error);
+        var rows = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).SkipWhile(l => !l.StartsWith("label")).Skip(2).ToList();
+        Assert.That(rows.Select(r => r.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]), Is.EquivalentTo(labels), "without --top-k every label is listed");
+        var values = rows.Select(r => float.Parse(r.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.That(values, Is.Ordered.Descending);
+        Assert.That(values.Sum(), Is.EqualTo(1f).Within(1e-3));
+    }
+
+    [Test]
     public void ZeroShotCommandErrorsAreOneLine()
     {
         string red = WriteImage("red.png", 8, 8, SKColors.Red);

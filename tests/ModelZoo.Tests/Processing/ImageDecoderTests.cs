@@ -46,6 +46,53 @@ public class ImageDecoderTests
     }
 
     [Test]
+    public void AlphaIsDroppedWithoutBlending()
+    {
+        // RGBA PNG: an opaque, a half-transparent, a fully transparent and a nearly transparent pixel. PIL's
+        // convert("RGB") keeps the stored colour of each (no blending with black or white, no premultiplication).
+        byte[] rgba = [200, 100, 50, 255, 37, 201, 99, 128, 250, 3, 77, 0, 13, 17, 241, 1];
+        var path = Path.Combine(_dir, "alpha.png");
+        File.WriteAllBytes(path, TestImages.Png(4, 1, 6, rgba));
+        var image = ImageDecoder.Load(path);
+        Assert.That((image.Width, image.Height), Is.EqualTo((4, 1)));
+        Assert.That(image.Pixels, Is.EqualTo(new byte[] { 200, 100, 50, 37, 201, 99, 250, 3, 77, 13, 17, 241 }));
+
+        // Gray + alpha: R = G = B = the stored gray.
+        File.WriteAllBytes(path, TestImages.Png(2, 1, 4, [90, 128, 240, 0]));
+        Assert.That(ImageDecoder.Load(path).Pixels, Is.EqualTo(new byte[] { 90, 90, 90, 240, 240, 240 }));
+    }
+
+    [Test]
+    public void GrayscalePngAndJpegBecomeEqualChannels()
+    {
+        const int width = 23, height = 11;
+        var gray = new byte[width * height];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++) gray[y * width + x] = (byte)((x * 11 + y * 7) % 256);
+
+        var png = Path.Combine(_dir, "gray.png");
+        File.WriteAllBytes(png, TestImages.Png(width, height, 0, gray));
+        var fromPng = ImageDecoder.Load(png);
+        Assert.That((fromPng.Width, fromPng.Height), Is.EqualTo((width, height)));
+        Assert.That(fromPng.Pixels, Is.EqualTo(gray.SelectMany(v => new[] { v, v, v }).ToArray()), "a lossless gray PNG is exact");
+
+        var jpegBytes = TestImages.GrayJpeg(width, height, gray);
+        Assert.That(TestImages.JpegComponents(jpegBytes), Is.EqualTo(1), "a one-component JPEG");
+        var jpeg = Path.Combine(_dir, "gray.jpg");
+        File.WriteAllBytes(jpeg, jpegBytes);
+        var fromJpeg = ImageDecoder.Load(jpeg);
+        Assert.That((fromJpeg.Width, fromJpeg.Height), Is.EqualTo((width, height)));
+        double error = 0;
+        for (int i = 0; i < gray.Length; i++)
+        {
+            var (r, g, b) = (fromJpeg.Pixels[3 * i], fromJpeg.Pixels[3 * i + 1], fromJpeg.Pixels[3 * i + 2]);
+            Assert.That(g == r && b == r, $"pixel {i}: ({r}, {g}, {b}) is not gray");
+            error += Math.Abs(r - gray[i]);
+        }
+        Assert.That(error / gray.Length, Is.LessThan(3.0), "quality-100 JPEG stays close to the samples");
+    }
+
+    [Test]
     public void ExifOrientationTurnsTheImageUpright()
     {
         var image = TestImages.Quadrants(64, 32);

@@ -80,6 +80,33 @@ public class RegionFeatureTests
     }
 
     [Test]
+    public void AHandWrittenLxmertLineIsRead()
+    {
+        // A 10-field line as LXMERT's extraction writes it (base64 of little-endian int64 ids and float32 arrays),
+        // spelled out here rather than made by RegionFeatureTsv.Format: 2 boxes of 3 features, image 480 x 640.
+        string line = string.Join('\t',
+            "COCO_val2014_000000000042", "480", "640",
+            "AwAAAAAAAAACAQAAAAAAAA==",                           // objects_id [3, 258]
+            "AAAAPwAAgD4=",                                       // objects_conf [0.5, 0.25]
+            "BwAAAAAAAAAAAAAAAAAAAA==",                           // attrs_id [7, 0]
+            "AABAPwAAgD8=",                                       // attrs_conf [0.75, 1]
+            "2",
+            "AAAgQQAAoEEAAN1CAABcQwAAAAAAAAAAAMAfRACA70M=",       // boxes [[10, 20, 110.5, 220], [0, 0, 639, 479]]
+            "AACAPwAAAMAAAAA+AABgQAAAAABvEoM6");                  // features [[1, -2, 0.125], [3.5, 0, 0.001]]
+        var path = Path.Combine(_dir, "val2014_obj36.tsv");
+        File.WriteAllText(path, line + "\n");
+        var r = RegionFeatureTsv.Read(path).Single();
+        Assert.That((r.ImageId, r.ImageHeight, r.ImageWidth, r.BoxCount, r.FeatureSize), Is.EqualTo(("COCO_val2014_000000000042", 480, 640, 2, 3)));
+        Assert.That(r.ObjectIds, Is.EqualTo(new long[] { 3, 258 }));
+        Assert.That(r.ObjectConfidences, Is.EqualTo(new[] { 0.5f, 0.25f }));
+        Assert.That(r.AttributeIds, Is.EqualTo(new long[] { 7, 0 }));
+        Assert.That(r.AttributeConfidences, Is.EqualTo(new[] { 0.75f, 1f }));
+        Assert.That(r.Boxes, Is.EqualTo(new[] { 10f, 20f, 110.5f, 220f, 0f, 0f, 639f, 479f }));
+        Assert.That(r.Features, Is.EqualTo(new[] { 1f, -2f, 0.125f, 3.5f, 0f, 0.001f }));
+        Assert.That(RegionFeatureTsv.Format(r), Is.EqualTo(line), "and Format writes the same line back");
+    }
+
+    [Test]
     public void OriginalSixFieldLayoutIsRead()
     {
         var r = Sample("9", 3, 4, 5);

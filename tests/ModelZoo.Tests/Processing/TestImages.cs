@@ -106,5 +106,80 @@ public static class TestImages
         return [jpeg[0], jpeg[1], .. app1, .. jpeg[2..]];
     }
 
+    /// <summary>
+    /// A PNG written byte by byte (no Skia): 8-bit samples, <paramref name="colorType"/> 0 gray, 2 RGB, 4 gray+alpha,
+    /// 6 RGBA, rows of width × channels samples, filter 0.
+    /// </summary>
+    public static byte[] Png(int width, int height, int colorType, byte[] samples)
+    {
+        int channels = colorType switch { 0 => 1, 2 => 3, 4 => 2, 6 => 4, _ => throw new ArgumentException($"colour type {colorType}") };
+        if (samples.Length != width * height * channels) throw new ArgumentException("sample count");
+        using var raw = new MemoryStream();
+        for (int y = 0; y < height; y++)
+        {
+            raw.WriteByte(0);
+            raw.Write(samples, y * width * channels, width * channels);
+        }
+        using var compressed = new MemoryStream();
+        using (var zlib = new System.IO.Compression.ZLibStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+            zlib.Write(raw.ToArray());
+        var header = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        header[8] = 8;
+        header[9] = (byte)colorType;
+        using var png = new MemoryStream();
+        png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        WriteChunk(png, "IHDR", header);
+        WriteChunk(png, "IDAT", compressed.ToArray());
+        WriteChunk(png, "IEND", []);
+        return png.ToArray();
+    }
+
+    static void WriteChunk(Stream stream, string type, byte[] data)
+    {
+        Span<byte> four = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(four, data.Length);
+        stream.Write(four);
+        byte[] typed = [.. System.Text.Encoding.ASCII.GetBytes(type), .. data];
+        stream.Write(typed);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(four, Crc32(typed));
+        stream.Write(four);
+    }
+
+    static uint Crc32(byte[] bytes)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in bytes)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+        }
+        return ~crc;
+    }
+
+    /// <summary>A one-component (grayscale) JPEG of <paramref name="gray"/> [height, width] samples.</summary>
+    public static byte[] GrayJpeg(int width, int height, byte[] gray, int quality = 100)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Gray8, SKAlphaType.Opaque));
+        System.Runtime.InteropServices.Marshal.Copy(gray, 0, bitmap.GetPixels(), gray.Length);
+        using var data = bitmap.Encode(SKEncodedImageFormat.Jpeg, quality) ?? throw new InvalidOperationException("Skia cannot encode a gray JPEG");
+        return data.ToArray();
+    }
+
+    /// <summary>The component count in a JPEG's start-of-frame segment (1: grayscale, 3: colour).</summary>
+    public static int JpegComponents(byte[] jpeg)
+    {
+        for (int i = 2; i + 9 < jpeg.Length;)
+        {
+            if (jpeg[i] != 0xFF) throw new InvalidDataException($"no JPEG marker at {i}");
+            byte marker = jpeg[i + 1];
+            int length = (jpeg[i + 2] << 8) | jpeg[i + 3];
+            if (marker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC) return jpeg[i + 9];
+            i += 2 + length;
+        }
+        throw new InvalidDataException("no start-of-frame segment");
+    }
+
     static byte Clamp(double v) => (byte)Math.Clamp((int)Math.Round(v), 0, 255);
 }

@@ -133,6 +133,44 @@ public class Gpt2TokenizerTests
     }
 
     [Test]
+    public void NfcOptionForVocabJsonAndStringMergesInTokenizerJson()
+    {
+        var dir = TestPaths.TempDirectory();
+        try
+        {
+            var (vocab, merges) = ExportVocabularyAndMerges(Gpt2);
+            var vocabPath = Path.Combine(dir, "vocab.json");
+            var mergesPath = Path.Combine(dir, "merges.txt");
+            File.WriteAllText(vocabPath, JsonSerializer.Serialize(vocab));
+            File.WriteAllLines(mergesPath, merges.Prepend("#version: 0.2"));
+            const string decomposed = "e\u0301cole A\u030A \uFB01", composed = "\u00E9cole \u00C5 \uFB01"; // NFC keeps the ligature
+            var neox = Gpt2Tokenizer.FromFiles(vocabPath, mergesPath, normalizeNfc: true);
+            var plain = Gpt2Tokenizer.FromFiles(vocabPath, mergesPath);
+            Assert.That(neox.EncodeToIds(decomposed), Is.EqualTo(Gpt2.EncodeToIds(composed)));
+            Assert.That(plain.EncodeToIds(decomposed), Is.EqualTo(Gpt2.EncodeToIds(decomposed)));
+            Assert.That(plain.EncodeToIds(decomposed), Is.Not.EqualTo(neox.EncodeToIds(decomposed)));
+            foreach (var text in Corpus()) Assert.That(neox.EncodeToIds(text), Is.EqualTo(Gpt2.EncodeToIds(PythonText.Normalize(text, NormalizationForm.FormC))));
+
+            // tokenizer.json as older tokenizers versions (and GPT-NeoX's) write it: each merge one string "Ġ t".
+            Assert.That(merges, Does.Contain("\u0120 t"));
+            var tokenizerJson = new Dictionary<string, object?>
+            {
+                ["normalizer"] = new { type = "NFC" },
+                ["pre_tokenizer"] = new { type = "ByteLevel", add_prefix_space = false },
+                ["model"] = new { type = "BPE", vocab, merges },
+            };
+            var jsonPath = Path.Combine(dir, "tokenizer.json");
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(tokenizerJson));
+            Assert.That(File.ReadAllText(jsonPath), Does.Contain("\"\\u0120 t\""), "merges written as strings");
+            var fromJson = Gpt2Tokenizer.FromTokenizerJson(jsonPath);
+            Assert.That(fromJson.EncodeToIds(" t"), Is.EqualTo(new[] { Gpt2.TokenToId("\u0120t")!.Value }));
+            foreach (var text in Corpus().Append(decomposed))
+                Assert.That(fromJson.EncodeToIds(text), Is.EqualTo(neox.EncodeToIds(text)), JsonSerializer.Serialize(text));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
     public void BadFilesAreClearErrors()
     {
         var dir = TestPaths.TempDirectory();

@@ -84,6 +84,28 @@ public class TokenizeCommandTests
         Assert.That(output.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[] { "[15496,995]", "[]", "[50258,5303,50257]" }));
     }
 
+    [TestCase("bert-wordpiece")]
+    [TestCase("clip-bpe")]
+    [TestCase("gpt2")]
+    public void LoneSurrogateEscapesAsPythonWritesThemAreTokenized(string name)
+    {
+        // json.dump(["ok \ud800 x", ...]) in Python writes the escapes below; System.Text.Json alone refuses them.
+        var path = Path.Combine(_dir, "surrogates.json");
+        File.WriteAllText(path, """["ok \ud800 x", "a\udc00\ud800b", "\ud83d\ude00 pair \u00e9", "tab\t \"q\" \\ \/ \ud83d", "plain"]""");
+        string[] texts = ["ok \uD800 x", "a\uDC00\uD800b", "\U0001F600 pair \u00E9", "tab\t \"q\" \\ / \uD83D", "plain"];
+        var tokenizer = TokenizerFactory.Create(name);
+        var (code, output, error) = CliRunner.Run("tokenize", "--tokenizer", name, "--input", path);
+        Assert.That(code, Is.EqualTo(0), error);
+        var ids = ParseArrayOfArrays(output);
+        Assert.That(ids, Is.EqualTo(texts.Select(t => tokenizer.EncodeToIds(t).ToArray()).ToArray()));
+        Assert.That(ids[0], Is.Not.Empty);
+
+        File.WriteAllText(path, """["fine", "bad \ud800 \q escape"]""");
+        (code, _, error) = CliRunner.Run("tokenize", "--tokenizer", name, "--input", path);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain(path));
+    }
+
     [Test]
     public void UserErrorsAreOneClearLine()
     {

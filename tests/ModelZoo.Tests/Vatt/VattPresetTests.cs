@@ -1,5 +1,7 @@
+using System.Text.Json;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Vatt;
+using ModelZoo.Tests.Support;
 using NUnit.Framework;
 
 namespace ModelZoo.Tests.Vatt;
@@ -94,5 +96,28 @@ public class VattPresetTests
             using var model = new VattModel(config);
             Assert.That(model.parameters().Sum(p => p.numel()), Is.EqualTo(Parameters(config)));
         }
+    }
+
+    // The counts docs/clip-vatt.md publishes, pinned: a change to a module or preset that moves them fails here.
+    [TestCase("vatt-ms-base", 213_538_092L)]
+    [TestCase("vatt-ms-medium", 280_566_572L)]
+    [TestCase("vatt-ms-large", 431_721_260L)]
+    [TestCase("vatt-ma-medium", 182_651_136L)]
+    [TestCase("vatt-tiny", 205_696L)]
+    [TestCase("vatt-ma-tiny", 145_040L)]
+    public void DocumentedPresetCounts(string name, long parameters) =>
+        Assert.That(ModelCatalog.Default.Describe(name).Parameters, Is.EqualTo(parameters));
+
+    [TestCase("vatt-tiny")]
+    [TestCase("vatt-ma-tiny")]
+    public void InfoJsonCountsTheModelThatCreateReturns(string name)
+    {
+        var (code, output, error) = CliRunner.Run("info", name, "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var json = JsonDocument.Parse(output);
+        using var model = ModelCatalog.Default.Create(name);
+        long created = model.parameters().Sum(p => p.numel());
+        Assert.That(json.RootElement.GetProperty("parameters").GetInt64(), Is.EqualTo(created));
+        Assert.That(created, Is.EqualTo(Parameters((VattConfig)ModelCatalog.Default.Get(name).Config)));
     }
 }

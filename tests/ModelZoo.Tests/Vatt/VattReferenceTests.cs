@@ -185,6 +185,39 @@ public class VattReferenceTests
     }
 
     [Test]
+    public void ResizeMatricesAreCachedPerDtypeAndDeviceAndEvictedOnesDisposed()
+    {
+        // Sizes no other test uses (the cache is shared by the process).
+        const long buckets = 3, size = 1001;
+        List<Tensor> Cached(long s, ScalarType dtype) => PositionInterpolation.CacheSnapshot()
+            .Where(e => e.Key.Buckets == buckets && e.Key.Size == s && e.Key.Dtype == dtype && e.Key.DeviceType == DeviceType.CPU).Select(e => e.Matrix).ToList();
+        using var t32 = randn(buckets, 2);
+        using var t64 = randn(buckets, 2, dtype: ScalarType.Float64);
+        using var first = PositionInterpolation.Resize(t32, size);
+        var float32 = Cached(size, ScalarType.Float32);
+        Assert.That(float32, Has.Count.EqualTo(1), "the float32 matrix is cached as float32 (no conversion per forward pass)");
+        Assert.That(float32[0].dtype, Is.EqualTo(ScalarType.Float32));
+        using var again = PositionInterpolation.Resize(t32, size);
+        Assert.That(Cached(size, ScalarType.Float32).Single(), Is.SameAs(float32[0]), "reused, not rebuilt");
+        Assert.That(again.equal(first).all().item<bool>(), Is.True);
+        using var wide = PositionInterpolation.Resize(t64, size);
+        Assert.That(Cached(size, ScalarType.Float64).Single().dtype, Is.EqualTo(ScalarType.Float64), "float64 is its own entry");
+
+        // A caller's handle outlives eviction; the evicted cache entries themselves are disposed.
+        using var kept = PositionInterpolation.Matrix(buckets, size, ScalarType.Float32, CPU);
+        var expected = kept.clone();
+        for (int i = 0; i < 70; i++)
+        {
+            using var m = PositionInterpolation.Matrix(buckets, 2000 + i);
+        }
+        Assert.That(float32[0].IsInvalid, Is.True, "the evicted float32 matrix was disposed");
+        Assert.That(PositionInterpolation.CacheSnapshot(), Has.Count.LessThanOrEqualTo(64));
+        Assert.That(kept.equal(expected).all().item<bool>(), Is.True, "the caller's handle still reads the matrix");
+        using var rebuilt = PositionInterpolation.Resize(t32, size);
+        Assert.That(rebuilt.equal(first).all().item<bool>(), Is.True);
+    }
+
+    [Test]
     public void GradientsReachTheLearnedRowsThroughTheResize()
     {
         var table = randn(6, 2).requires_grad_(true);
