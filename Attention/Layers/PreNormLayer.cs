@@ -42,6 +42,8 @@ public sealed record PreNormLayerOptions
     public bool LayerNormBias { get; init; } = true;
     public double AttentionDropout { get; init; }
     public double ResidualDropout { get; init; }
+    /// <summary>QK LayerNorm in the attention (MPT attn_qk_ln), with <see cref="LayerNormBias"/> and <see cref="LayerNormEps"/>.</summary>
+    public bool QueryKeyNorm { get; init; }
     public PreNormLayerNames Names { get; init; } = PreNormLayerNames.Clip;
 }
 
@@ -92,6 +94,9 @@ public sealed class PreNormTransformerLayer : nn.Module
             ProjectionBias = options.QkvBias ?? options.Bias,
             OutputBias = options.Bias,
             Dropout = options.AttentionDropout,
+            QueryKeyNorm = options.QueryKeyNorm,
+            QueryKeyNormBias = options.LayerNormBias,
+            QueryKeyNormEps = options.LayerNormEps,
         });
         norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps, bias: options.LayerNormBias);
         mlp = new Mlp(options.Hidden, options.MlpDim, options.Activation, names.MlpIn, names.MlpOut, options.Bias);
