@@ -109,4 +109,15 @@ public class FlamingoMultiFileTests
             new ModelCreateOptions { WeightsPaths = new[] { vision, decoder, trained, extra } }))!;
         Assert.That(unexpected.Message, Does.Contain("perceiver.not_a_parameter (in " + extra + ")"));
     }
+
+    [Test]
+    public void LoadCommandTakesSeveralFiles()
+    {
+        var (code, output, error) = CliRunner.Run("load", "flamingo-tiny", vision, decoder, trained);
+        Assert.That(code, Is.EqualTo(0), error);
+        Assert.That(output, Does.Contain("complete: every model tensor loaded").And.Contain("supplied by more than one file").And.Contain("lang_encoder.transformer.wte.weight"));
+        var (missingCode, _, missingError) = CliRunner.Run("load", "flamingo-tiny", vision, decoder);
+        Assert.That(missingCode, Is.EqualTo(1));
+        Assert.That(missingError, Does.Contain("perceiver.latents").And.Contain("do not fit the model"));
+    }
 }

@@ -141,6 +141,10 @@ public class MptTests
             Is.EqualTo(FlamingoParameterCounts.VisionEncoder(flamingo.VisionEncoder) + FlamingoParameterCounts.Perceiver(flamingo.Perceiver)
                        + FlamingoParameterCounts.CrossAttention(flamingo) + decoder));
         Assert.That(ModelCatalog.Default.Describe("openflamingo-3b-vitl-mpt1b").Parameters, Is.EqualTo(2_559_117_360L));
+        long t = 64, tinyLayer = t + 3 * t * t + 2 * t + t * t + t + 2 * 4 * t * t;
+        Assert.That(ModelCatalog.Default.Describe("mpt-tiny").Parameters, Is.EqualTo(50432 * t + 2 * tinyLayer + t).And.EqualTo(3_326_528L));
+        long llamaLayer = t + 4 * t * t + t + 3 * t * 172;                                // + untied lm_head
+        Assert.That(ModelCatalog.Default.Describe("llama-tiny").Parameters, Is.EqualTo(2 * 32000 * t + 2 * llamaLayer + t).And.EqualTo(4_195_136L));
         Assert.That(Assert.Throws<NotSupportedException>(() => new MptForCausalLM(Tiny() with { AttnConfig = new MptAttentionConfig { ClipQkv = 6 } }))!.Message,
             Does.Contain("clip_qkv"));
     }
