@@ -81,6 +81,7 @@ public sealed class FlamingoFamily : ModelFamily
     {
         "OpenFlamingo state dict (vision_encoder.*, perceiver.*, lang_encoder.* with FlamingoLayer wrappers or gated_cross_attn_layers.N.*)",
         "safetensors in this library's layout (vision_encoder.*, perceiver.*, lang_encoder.transformer.*, lang_encoder.gated_cross_attn_layers.N.*)",
+        "several files loaded together (WeightsPaths / --weights repeated): an open_clip or OpenAI CLIP checkpoint (visual.*), a bare decoder LM checkpoint, an OpenFlamingo checkpoint.pt; a key in several files comes from the last",
     };
 
     static ModelPreset OpenFlamingoPreset(string name, string description, FlamingoConfig config, string source) => new()
@@ -92,7 +93,7 @@ public sealed class FlamingoFamily : ModelFamily
         Build = () => new FlamingoModel(config),
         KeyMapFor = reader => KeyMapFor(reader.Entries, config),
         CheckpointFormats = Formats,
-        Tokenizer = "EleutherAI/gpt-neox-20b BPE + <|endofchunk|>, <image>, <PAD> (not bundled: no tokenizer for these presets yet)",
+        Tokenizer = "EleutherAI/gpt-neox-20b BPE + <|endofchunk|>, <image>, <PAD> (not bundled: pass the model's tokenizer.json with --vocab, or --prompt-ids)",
         WeightsSource = source,
     };
 
