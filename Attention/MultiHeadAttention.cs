@@ -28,6 +28,9 @@ public sealed record AttentionNames
     public string KeyValue { get; init; } = "to_kv";
     /// <summary>Output projection; null = none (BERT keeps it in a separate output module).</summary>
     public string? Output { get; init; } = "out_proj";
+    /// <summary>LayerNorms on q and k when <see cref="MultiHeadAttentionOptions.QueryKeyNorm"/> is set (MPT q_ln / k_ln).</summary>
+    public string QueryNorm { get; init; } = "q_ln";
+    public string KeyNorm { get; init; } = "k_ln";
 
     public static AttentionNames HuggingFace { get; } = new();
     public static AttentionNames Bert { get; } = new() { Query = "query", Key = "key", Value = "value", Output = null };
@@ -59,6 +62,13 @@ public sealed record MultiHeadAttentionOptions
     public double Dropout { get; init; }
     /// <summary>Score scale; defaults to 1/√head_dim.</summary>
     public double? Scale { get; init; }
+    /// <summary>
+    /// QK LayerNorm (MPT attn_qk_ln): a LayerNorm over the whole inner width of q and of k after the projection,
+    /// before the split into heads; registered as <see cref="AttentionNames.QueryNorm"/> / <see cref="AttentionNames.KeyNorm"/>.
+    /// </summary>
+    public bool QueryKeyNorm { get; init; }
+    public bool QueryKeyNormBias { get; init; } = true;
+    public double QueryKeyNormEps { get; init; } = 1e-5;
 
     public int ResolvedKeyValueDim => KeyValueDim ?? QueryDim;
     public int ResolvedInnerDim => InnerDim ?? (HeadDim is int h ? h * Heads : QueryDim);
@@ -88,6 +98,7 @@ public class MultiHeadAttention : nn.Module
     public AttentionKernel Kernel { get; set; } = AttentionKernel.Fused;
 
     readonly Linear? _query, _key, _value, _fused, _keyValue, _output;
+    readonly LayerNorm? _queryNorm, _keyNorm;
     // Raw parameters are looked up by name: Module.to() replaces them and only updates fields named like them.
     readonly string? _fusedWeightName, _fusedBiasName;
     Parameter? FusedWeight => _fusedWeightName is null ? null : get_parameter(_fusedWeightName);
@@ -127,6 +138,13 @@ public class MultiHeadAttention : nn.Module
         }
         if (names.Output is not null)
             _output = Register(names.Output, nn.Linear(inner, options.ResolvedOutputDim, options.OutputBias ?? bias));
+        if (options.QueryKeyNorm)
+        {
+            _queryNorm = nn.LayerNorm(inner, options.QueryKeyNormEps, bias: options.QueryKeyNormBias);
+            _keyNorm = nn.LayerNorm(inner, options.QueryKeyNormEps, bias: options.QueryKeyNormBias);
+            register_module(names.QueryNorm, _queryNorm);
+            register_module(names.KeyNorm, _keyNorm);
+        }
     }
 
     Linear Register(string name, Linear linear)
@@ -138,8 +156,15 @@ public class MultiHeadAttention : nn.Module
     /// <summary>The projection modules with their state-dict names (co-attention re-registers them flat).</summary>
     public IEnumerable<(string Name, nn.Module Module)> Projections() => named_children();
 
-    /// <summary>Projects to q, k, v, each [B, L, inner].</summary>
+    /// <summary>Projects to q, k, v, each [B, L, inner] (q and k through the QK LayerNorms when the options ask for them).</summary>
     public (Tensor Q, Tensor K, Tensor V) Project(Tensor query, Tensor? keyValue = null)
+    {
+        var (q, k, v) = ProjectLinear(query, keyValue);
+        if (_queryNorm is null || _keyNorm is null) return (q, k, v);
+        return (_queryNorm.forward(q), _keyNorm.forward(k), v);
+    }
+
+    (Tensor Q, Tensor K, Tensor V) ProjectLinear(Tensor query, Tensor? keyValue)
     {
         var source = keyValue ?? query;
         switch (Options.Layout)

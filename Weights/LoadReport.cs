@@ -19,6 +19,8 @@ public sealed class LoadReport
     public List<ShapeMismatch> ShapeMismatches { get; } = new();
     /// <summary>Checkpoint keys dropped on purpose by the key map.</summary>
     public List<string> Ignored { get; } = new();
+    /// <summary>Several files loaded together: keys more than one file supplied, "key: from LATER (also in EARLIER)".</summary>
+    public List<string> Superseded { get; } = new();
     /// <summary>"F32 -> BF16" → number of tensors converted that way.</summary>
     public SortedDictionary<string, int> DtypeChanges { get; } = new(StringComparer.Ordinal);
     public int TensorsLoaded { get; set; }
@@ -34,6 +36,7 @@ public sealed class LoadReport
         Section(sb, "unexpected (in the checkpoint, not in the model)", Unexpected, maxPerList);
         Section(sb, "shape mismatches", ShapeMismatches.Select(m => m.ToString()).ToList(), maxPerList);
         Section(sb, "ignored by the key map", Ignored, maxPerList);
+        Section(sb, "supplied by more than one file (the later file is used)", Superseded, maxPerList);
         if (DtypeChanges.Count > 0)
             sb.AppendLine("dtype changes: " + string.Join(", ", DtypeChanges.Select(kv => $"{kv.Key} ({kv.Value})")));
         return sb.ToString().TrimEnd();

@@ -42,6 +42,8 @@ public sealed record PreNormLayerOptions
     public bool LayerNormBias { get; init; } = true;
     public double AttentionDropout { get; init; }
     public double ResidualDropout { get; init; }
+    /// <summary>QK LayerNorm in the attention (MPT attn_qk_ln), with <see cref="LayerNormBias"/> and <see cref="LayerNormEps"/>.</summary>
+    public bool QueryKeyNorm { get; init; }
     public PreNormLayerNames Names { get; init; } = PreNormLayerNames.Clip;
     /// <summary>The self-attention is the <see cref="MergedAttention"/> of one-stream models (ViLT); same weights and names.</summary>
     public bool Merged { get; init; }
@@ -94,6 +96,9 @@ public sealed class PreNormTransformerLayer : nn.Module
             ProjectionBias = options.QkvBias ?? options.Bias,
             OutputBias = options.Bias,
             Dropout = options.AttentionDropout,
+            QueryKeyNorm = options.QueryKeyNorm,
+            QueryKeyNormBias = options.LayerNormBias,
+            QueryKeyNormEps = options.LayerNormEps,
         };
         Attention = options.Merged ? new MergedAttention(attention) : new MultiHeadAttention(attention);
         norm2 = nn.LayerNorm(options.Hidden, options.LayerNormEps, bias: options.LayerNormBias);

@@ -5,7 +5,6 @@ using ModelZoo.Cli.Infrastructure;
 using ModelZoo.Models.Catalog;
 using ModelZoo.Models.Flamingo;
 using ModelZoo.Models.Generation;
-using ModelZoo.Models.Gpt2;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -100,11 +99,11 @@ public sealed class GenerationBenchmark : IBenchmarkCommand
                 var generator = new FlamingoGenerativeModel(flamingo, media);
                 return (generator, new Owned(flamingo, media), context => Prompt(context, config.BaseVocabSize, config.MediaTokenId));
             }
-            case Gpt2LMHeadModel gpt2:
-                return (new DecoderGenerativeModel(gpt2), new Owned(gpt2, null), context => Prompt(context, gpt2.Config.VocabSize, null));
+            case IDecoderLanguageModel decoder:                                  // GPT-2, MPT, LLaMA
+                return (new DecoderGenerativeModel(decoder), new Owned(module, null), context => Prompt(context, decoder.VocabSize, null));
             default:
                 module.Dispose();
-                throw new ArgumentException($"model '{name}' is not a generative model (use flamingo-tiny, gpt2 or gpt2-small)");
+                throw new ArgumentException($"model '{name}' is not a generative model (use flamingo-*, gpt2*, mpt-* or llama-* presets)");
         }
     }
 

@@ -13,14 +13,19 @@ namespace ModelZoo.Cli.Commands;
 
 /// <summary>
 /// `modelzoo generate`: continue an interleaved prompt ("&lt;image&gt;" markers, images in order) with a Flamingo
-/// model, or a plain text prompt with a GPT-2 model; greedy by default, or beam search / sampling.
+/// model, or a plain prompt with a decoder LM (GPT-2, MPT, LLaMA); greedy by default, or beam search / sampling.
 /// </summary>
 public sealed class GenerateCommand : ICliCommand
 {
     public Command Build()
     {
         var model = new Option<string>("--model") { Description = "Preset (flamingo-tiny, gpt2, ...; see `modelzoo list`)", Required = true };
-        var weights = new Option<string?>("--weights") { Description = "Checkpoint file or folder; without it the preset's random weights are used (a demo, not a trained model)" };
+        var weights = new Option<string[]>("--weights")
+        {
+            Description = "Checkpoint file or folder; repeat it for a model stored in several files (OpenFlamingo: vision tower, LM, checkpoint.pt; see `modelzoo info`). " +
+                          "Without it the preset's random weights are used (a demo, not a trained model)",
+            AllowMultipleArgumentsPerToken = false, DefaultValueFactory = _ => Array.Empty<string>(),
+        };
         var images = new Option<string[]>("--image") { Description = "Image file for each <image> in the prompt, in order", AllowMultipleArgumentsPerToken = false, DefaultValueFactory = _ => Array.Empty<string>() };
         var prompt = new Option<string?>("--prompt") { Description = "Text with <image> markers and <|endofchunk|> separators" };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "The prompt as token ids (space or comma separated) instead of text; the output is ids too" };
@@ -33,11 +38,11 @@ public sealed class GenerateCommand : ICliCommand
         var seed = new Option<long?>("--seed") { Description = "Seed for sampling and for random weights" };
         var noCache = new Option<bool>("--no-cache") { Description = "Rerun the whole sequence every step instead of using the key/value cache" };
         var threads = new Option<int?>("--threads") { Description = "torch intra-op threads (one is fastest for tiny models on a busy machine)" };
-        var vocab = new Option<string?>("--vocab") { Description = "GPT-2 tokenizer files (tokenizer.json, or vocab.json with merges.txt) instead of the bundled ones" };
+        var vocab = new Option<string?>("--vocab") { Description = "Byte-level BPE tokenizer files (tokenizer.json, or vocab.json with merges.txt: GPT-2, GPT-NeoX) instead of the bundled GPT-2 ones" };
         var device = CommonOptions.Device();
         var dtype = CommonOptions.Dtype();
         var json = CommonOptions.Json();
-        var command = new Command("generate", "Continue an interleaved image-text prompt (Flamingo) or a text prompt (GPT-2)")
+        var command = new Command("generate", "Continue an interleaved image-text prompt (Flamingo) or a text prompt (GPT-2, MPT, LLaMA)")
             { model, weights, images, prompt, promptIds, maxNew, beams, sample, temperature, topK, topP, seed, noCache, threads, vocab, device, dtype, json };
         command.Guard(parse =>
         {
@@ -57,7 +62,7 @@ public sealed class GenerateCommand : ICliCommand
             var text = parse.GetValue(prompt);
             var ids = parse.GetValue(promptIds);
             if ((text is null) == (ids is null)) throw new ArgumentException("give the prompt as --prompt TEXT or as --prompt-ids IDS (one of them)");
-            var request = new Request(parse.GetValue(model)!, parse.GetValue(weights), parse.GetValue(images) ?? Array.Empty<string>(), text,
+            var request = new Request(parse.GetValue(model)!, parse.GetValue(weights) ?? Array.Empty<string>(), parse.GetValue(images) ?? Array.Empty<string>(), text,
                 ids is null ? null : ParseIds(ids), options, parse.GetValue(vocab), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(seed));
             int previousThreads = get_num_threads();
             if (parse.GetValue(threads) is int n) set_num_threads(n);
@@ -90,7 +95,7 @@ public sealed class GenerateCommand : ICliCommand
     }
 
     /// <summary>A prompt as text (tokenized with the model's tokenizer) or as ids.</summary>
-    public sealed record Request(string Model, string? Weights, IReadOnlyList<string> Images, string? Prompt, long[]? PromptIds, GenerationOptions Options,
+    public sealed record Request(string Model, IReadOnlyList<string> Weights, IReadOnlyList<string> Images, string? Prompt, long[]? PromptIds, GenerationOptions Options,
                                  string? Vocab, string Device, string Dtype, long? Seed);
 
     /// <summary>Completion is text when the prompt was text, else the ids joined by spaces.</summary>
@@ -104,15 +109,20 @@ public sealed class GenerateCommand : ICliCommand
         if (preset.Unavailable is not null) throw new NotSupportedException($"model '{preset.Name}' cannot be created yet: {preset.Unavailable}");
         if (preset.Family != "flamingo" && request.Images.Count > 0)
             throw new ArgumentException($"'{preset.Name}' is a text-only model ({preset.Family}): --image is for Flamingo models");
+        // The tokenizer is checked before the model is built (an OpenFlamingo preset takes minutes and gigabytes to build).
+        if (request.Prompt is not null && preset.Config is FlamingoConfig flamingoConfig)
+            FlamingoPrompts.CheckTokenizer(GenerateTokenizers.Create("gpt2-flamingo", request.Vocab), flamingoConfig);
+        if (request.Prompt is not null && request.Vocab is null && preset.Config is ModelZoo.Models.Mpt.MptConfig or ModelZoo.Models.Llama.LlamaConfig)
+            throw new ArgumentException($"no tokenizer is bundled for '{preset.Name}' ({preset.Tokenizer ?? preset.Family}): pass --vocab with the model's tokenizer.json, or give the prompt as --prompt-ids");
         using var module = catalog.Create(preset.Name, new ModelCreateOptions
         {
-            WeightsPath = request.Weights, Device = request.Device, Dtype = request.Dtype, Seed = request.Seed ?? 0,
+            WeightsPaths = request.Weights, Device = request.Device, Dtype = request.Dtype, Seed = request.Seed ?? 0,
         });
         return module switch
         {
             FlamingoModel flamingo => RunFlamingo(flamingo, request),
-            Gpt2LMHeadModel gpt2 => RunGpt2(gpt2, request),
-            _ => throw new NotSupportedException($"model '{preset.Name}' ({preset.Family}) does not generate text; use a flamingo or gpt2 preset"),
+            IDecoderLanguageModel decoder => RunDecoder(decoder, preset, request),
+            _ => throw new NotSupportedException($"model '{preset.Name}' ({preset.Family}) does not generate text; use a flamingo, gpt2, mpt or llama preset"),
         };
     }
 
@@ -137,16 +147,23 @@ public sealed class GenerateCommand : ICliCommand
         var generated = model.Generate(images, new[] { ids }, request.Options)[0];
         watch.Stop();
         return new Result(request.Model, request.Prompt, Completion(tokenizer, generated.Tokens), generated.Tokens, generated.Stopped, generated.LogProbability,
-            watch.Elapsed.TotalSeconds, request.Weights is null, markers);
+            watch.Elapsed.TotalSeconds, request.Weights.Count == 0, markers);
     }
 
-    static Result RunGpt2(Gpt2LMHeadModel model, Request request)
+    /// <summary>A text-only decoder LM: GPT-2 (bundled tokenizer), MPT or LLaMA (--vocab with the model's tokenizer, or --prompt-ids).</summary>
+    static Result RunDecoder(IDecoderLanguageModel model, ModelPreset preset, Request request)
     {
         if (request.Images.Count > 0) throw new ArgumentException($"'{request.Model}' is a text-only model: --image is for Flamingo models");
         var tokenizer = request.Prompt is null ? null : GenerateTokenizers.Create("gpt2", request.Vocab);
         var ids = tokenizer is null ? request.PromptIds! : tokenizer.EncodeToIds(request.Prompt!).Select(i => (long)i).ToArray();
         if (ids.Length == 0) throw new ArgumentException("the prompt is empty");
-        var eos = model.Config.EosTokenId ?? tokenizer?.SpecialTokens.End;
+        if (ids.Max() >= model.VocabSize) throw new ArgumentException($"token id {ids.Max()} is outside '{preset.Name}''s vocabulary of {model.VocabSize}");
+        var eos = model switch
+        {
+            Gpt2LMHeadModel gpt2 => gpt2.Config.EosTokenId,
+            ModelZoo.Models.Llama.LlamaForCausalLM llama => llama.Config.EosTokenId,
+            _ => null,
+        } ?? tokenizer?.SpecialTokens.End;
         var options = request.Options with
         {
             StopTokenIds = request.Options.StopTokenIds.Count > 0 ? request.Options.StopTokenIds : eos is int e ? new[] { (long)e } : Array.Empty<long>(),
@@ -156,7 +173,7 @@ public sealed class GenerateCommand : ICliCommand
         var generated = TextGenerator.Generate(new DecoderGenerativeModel(model), new[] { ids }, options)[0];
         watch.Stop();
         return new Result(request.Model, request.Prompt, Completion(tokenizer, generated.Tokens), generated.Tokens, generated.Stopped, generated.LogProbability,
-            watch.Elapsed.TotalSeconds, request.Weights is null, 0);
+            watch.Elapsed.TotalSeconds, request.Weights.Count == 0, 0);
     }
 
     static string Completion(ITextTokenizer? tokenizer, long[] tokens) =>

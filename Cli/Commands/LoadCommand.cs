@@ -8,13 +8,16 @@ using ModelZoo.Weights;
 
 namespace ModelZoo.Cli.Commands;
 
-/// <summary>`modelzoo load NAME PATH`: builds a preset, loads a checkpoint into it through the preset's key map and prints the load report.</summary>
+/// <summary>
+/// `modelzoo load NAME PATH [PATH ...]`: builds a preset, loads a checkpoint into it through the preset's key map and
+/// prints the load report. Several paths = one model stored in several files (their union must cover the model).
+/// </summary>
 public sealed class LoadCommand : ICliCommand
 {
     public Command Build()
     {
         var name = new Argument<string>("name") { Description = "Preset name (see `modelzoo list`)" };
-        var path = new Argument<string>("path") { Description = "Checkpoint file or directory" };
+        var path = new Argument<string[]>("path") { Description = "Checkpoint file or directory; several for a model stored in parts (OpenFlamingo: vision tower, LM, checkpoint.pt)", Arity = ArgumentArity.OneOrMore };
         var nonStrict = new Option<bool>("--non-strict") { Description = "Load what fits; report missing, unexpected and mismatched keys instead of failing" };
         var stateDict = new Option<string?>("--state-dict") { Description = "PyTorch pickles: the dotted key of the dict holding the weights" };
         var device = CommonOptions.Device();
@@ -30,9 +33,19 @@ public sealed class LoadCommand : ICliCommand
             var watch = Stopwatch.StartNew();
             ProcessMemory.ResetPeak();
             long before = ProcessMemory.ResidentBytes();
-            using var reader = Checkpoint.Open(parse.GetValue(path)!, parse.GetValue(stateDict));
-            var map = preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity;
-            var report = ModelLoader.Load(model, reader, map, new LoadOptions { Strict = !parse.GetValue(nonStrict) });
+            var readers = new List<ICheckpointReader>();
+            LoadReport report;
+            string mapText;
+            try
+            {
+                foreach (var file in parse.GetValue(path)!) readers.Add(Checkpoint.Open(file, parse.GetValue(stateDict)));
+                var sources = readers.Select(r => new CheckpointSource(r, preset.KeyMapFor?.Invoke(r) ?? KeyMap.Identity)).ToList();
+                mapText = string.Join(" | ", sources.Select(source => source.Map.ToString()));
+                report = sources.Count == 1
+                    ? ModelLoader.Load(model, readers[0], sources[0].Map, new LoadOptions { Strict = !parse.GetValue(nonStrict) })
+                    : MultiFileLoader.Load(model, sources, new LoadOptions { Strict = !parse.GetValue(nonStrict) });
+            }
+            finally { foreach (var reader in readers) reader.Dispose(); }
             double seconds = watch.Elapsed.TotalSeconds;
             long peak = ProcessMemory.PeakResidentBytes();
             if (parse.GetValue(json))
@@ -41,7 +54,7 @@ public sealed class LoadCommand : ICliCommand
                 return 0;
             }
             Console.WriteLine(report.ToText(maxPerList: int.MaxValue));
-            Console.WriteLine($"key map: {map}");
+            Console.WriteLine($"key map: {mapText}");
             Console.WriteLine($"time: {seconds:0.000} s; peak resident memory during the load: {ByteSize.Format(Math.Max(0, peak - before))} above the model");
             Console.WriteLine(report.IsComplete ? "complete: every model tensor loaded" : "INCOMPLETE (non-strict load)");
             return 0;
@@ -65,5 +78,6 @@ public sealed class LoadCommand : ICliCommand
         shapeMismatches = report.ShapeMismatches.Select(m => new { key = m.Key, expected = m.Expected, found = m.Found, sources = m.Sources }),
         ignored = report.Ignored,
         dtypeChanges = report.DtypeChanges,
+        superseded = report.Superseded,
     };
 }

@@ -102,9 +102,22 @@ public sealed class ModelCatalog : IModelCatalog
         {
             if (dtype != ScalarType.Float32) model.to(dtype);
             if (device.type != DeviceType.CPU) model.to(device);
-            if (options.WeightsPath is not null)
+            var files = (options.WeightsPath is null ? Array.Empty<string>() : new[] { options.WeightsPath }).Concat(options.WeightsPaths ?? Array.Empty<string>()).ToList();
+            if (files.Count > 1)
             {
-                using var reader = Checkpoint.Open(options.WeightsPath);
+                var readers = new List<ICheckpointReader>();
+                try
+                {
+                    foreach (var file in files) readers.Add(Checkpoint.Open(file));
+                    var sources = readers.Select(r => new CheckpointSource(r, preset.KeyMapFor?.Invoke(r) ?? KeyMap.Identity)).ToList();
+                    var report = MultiFileLoader.Load(model, sources, new LoadOptions { Strict = options.Strict, Progress = options.OnLoadProgress });
+                    options.OnLoadReport?.Invoke(report);
+                }
+                finally { foreach (var reader in readers) reader.Dispose(); }
+            }
+            else if (files.Count == 1)
+            {
+                using var reader = Checkpoint.Open(files[0]);
                 var map = preset.KeyMapFor?.Invoke(reader) ?? KeyMap.Identity;
                 var report = ModelLoader.Load(model, reader, map, new LoadOptions { Strict = options.Strict, Progress = options.OnLoadProgress });
                 options.OnLoadReport?.Invoke(report);

@@ -10,6 +10,12 @@ public sealed record ModelCreateOptions
     public string Dtype { get; init; } = "fp32";
     /// <summary>Checkpoint file or directory to load; null = random initialisation.</summary>
     public string? WeightsPath { get; init; }
+    /// <summary>
+    /// A model stored in several files (e.g. OpenFlamingo: CLIP vision tower + decoder LM + checkpoint.pt with the trained
+    /// parts), loaded after <see cref="WeightsPath"/> in this order, each through the preset's key map; with
+    /// <see cref="Strict"/> their union must cover the model. A key in several files is taken from the last one (reported).
+    /// </summary>
+    public IReadOnlyList<string>? WeightsPaths { get; init; }
     /// <summary>Fail on missing, unexpected or mismatched keys (default). Non-strict loads what fits and reports the rest.</summary>
     public bool Strict { get; init; } = true;
     /// <summary>Seed for random initialisation.</summary>

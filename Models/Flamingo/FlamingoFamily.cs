@@ -68,10 +68,12 @@ public sealed class FlamingoFamily : ModelFamily
                 CheckpointFormats = Formats,
                 Tokenizer = "gpt2 byte-level BPE + <|endofchunk|> (50257), <image> (50258), <PAD> (50259)",
             };
-            yield return OpenFlamingoPreset("openflamingo-3b-vitl-mpt1b", "OpenFlamingo-3B: CLIP ViT-L/14 + MPT-1B (RedPajama), cross-attention every layer",
-                OpenFlamingo(new MptConfig { DModel = 2048, NHeads = 16, NLayers = 24, MaxSeqLen = 2048 }, 1), "Hugging Face openflamingo/OpenFlamingo-3B-vitl-mpt1b (checkpoint.pt) + anas-awadalla/mpt-1b-redpajama-200b + open_clip ViT-L-14 openai");
+            yield return OpenFlamingoPreset("openflamingo-3b-vitl-mpt1b", "OpenFlamingo-3B: CLIP ViT-L/14 + MPT-1B (RedPajama; ALiBi, QK LayerNorm, no biases), cross-attention every layer",
+                OpenFlamingo(MptConfig.Mpt1B, 1), "3 files, passed together (--weights A --weights B --weights C): open_clip ViT-L-14 'openai' weights (vision tower), " +
+                "Hugging Face anas-awadalla/mpt-1b-redpajama-200b (the MPT-1B decoder), openflamingo/OpenFlamingo-3B-vitl-mpt1b checkpoint.pt (perceiver, cross-attention, embeddings)");
             yield return OpenFlamingoPreset("openflamingo-9b-vitl-mpt7b", "OpenFlamingo-9B: CLIP ViT-L/14 + MPT-7B, cross-attention every 4 layers",
-                OpenFlamingo(MptConfig.Mpt7B, 4), "Hugging Face openflamingo/OpenFlamingo-9B-vitl-mpt7b (checkpoint.pt) + mosaicml/mpt-7b + open_clip ViT-L-14 openai");
+                OpenFlamingo(MptConfig.Mpt7B, 4), "3 files, passed together (--weights A --weights B --weights C): open_clip ViT-L-14 'openai' weights (vision tower), " +
+                "Hugging Face mosaicml/mpt-7b (the decoder), openflamingo/OpenFlamingo-9B-vitl-mpt7b checkpoint.pt (perceiver, cross-attention, embeddings)");
         }
     }
 
@@ -79,6 +81,7 @@ public sealed class FlamingoFamily : ModelFamily
     {
         "OpenFlamingo state dict (vision_encoder.*, perceiver.*, lang_encoder.* with FlamingoLayer wrappers or gated_cross_attn_layers.N.*)",
         "safetensors in this library's layout (vision_encoder.*, perceiver.*, lang_encoder.transformer.*, lang_encoder.gated_cross_attn_layers.N.*)",
+        "several files loaded together (WeightsPaths / --weights repeated): an open_clip or OpenAI CLIP checkpoint (visual.*), a bare decoder LM checkpoint, an OpenFlamingo checkpoint.pt; a key in several files comes from the last",
     };
 
     static ModelPreset OpenFlamingoPreset(string name, string description, FlamingoConfig config, string source) => new()
@@ -90,7 +93,7 @@ public sealed class FlamingoFamily : ModelFamily
         Build = () => new FlamingoModel(config),
         KeyMapFor = reader => KeyMapFor(reader.Entries, config),
         CheckpointFormats = Formats,
-        Tokenizer = "EleutherAI/gpt-neox-20b BPE + <|endofchunk|>, <image>, <PAD> (not bundled: no tokenizer for these presets yet)",
+        Tokenizer = "EleutherAI/gpt-neox-20b BPE + <|endofchunk|>, <image>, <PAD> (not bundled: pass the model's tokenizer.json with --vocab, or --prompt-ids)",
         WeightsSource = source,
     };
 
@@ -102,6 +105,19 @@ public sealed class FlamingoFamily : ModelFamily
     /// </summary>
     public static KeyMap KeyMapFor(IReadOnlyList<TensorEntry> entries, FlamingoConfig config)
     {
+        // One file of a model stored in parts (ModelCreateOptions.WeightsPaths): an open_clip / OpenAI CLIP checkpoint
+        // gives the vision tower (visual.* → vision_encoder.*, the text tower ignored); a bare decoder LM checkpoint
+        // (transformer.* / model.* / h.N.*) sits under lang_encoder.
+        static string Bare(string name) => name.StartsWith("module.", StringComparison.Ordinal) ? name["module.".Length..] : name;
+        bool flamingoLayout = entries.Any(e => Bare(e.Name) is var n
+            && (n.StartsWith("vision_encoder.", StringComparison.Ordinal) || n.StartsWith("perceiver.", StringComparison.Ordinal) || n.StartsWith("lang_encoder.", StringComparison.Ordinal)));
+        if (!flamingoLayout && entries.Any(e => Bare(e.Name).StartsWith("visual.", StringComparison.Ordinal)))
+            return KeyMap.Identity.StripPrefix("module.").IgnoreRegex(@"^(?!visual\.)").Rename("visual.{rest}", "vision_encoder.{rest}");
+        if (!flamingoLayout)
+        {
+            var prefixed = entries.Select(e => e with { Name = "lang_encoder." + Bare(e.Name) }).ToList();
+            return KeyMap.Identity.StripPrefix("module.").AddPrefix("lang_encoder.").Then(KeyMapFor(prefixed, config));
+        }
         var wrapped = new Regex(@"^(module\.)?lang_encoder\.(transformer\.h|transformer\.blocks|model\.layers)\.\d+\.gated_cross_attn_layer\.", RegexOptions.CultureInvariant);
         var map = KeyMap.Identity
             .StripPrefix("module.")

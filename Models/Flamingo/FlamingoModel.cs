@@ -180,6 +180,10 @@ public sealed class FlamingoModel : nn.Module
         foreach (var p in parameters()) p.requires_grad = false;
         foreach (var p in perceiver.parameters()) p.requires_grad = true;
         foreach (var p in langEncoder.CrossAttention.parameters()) p.requires_grad = true;
+        // The whole wte keeps requires_grad (a tensor cannot be partly trainable); rows below BaseVocabSize get a zero
+        // gradient through the detached lookup instead. So an optimizer must not apply weight decay to wte: decoupled
+        // decay (AdamW) would shrink the frozen rows although their gradient is zero. OpenFlamingo also keeps
+        // embeddings from weight decay (its train.py decays only gated cross-attention weights). No trainer here trains Flamingo yet.
         Decoder.TokenEmbeddingWeight.requires_grad = true;
         Decoder.FrozenTokenRows = trainAllEmbeddings ? null : Config.BaseVocabSize;
     }

@@ -58,6 +58,13 @@ public static class FlamingoPrompts
         return ids;
     }
 
+    /// <summary>Which tokenizer fits: gpt2-flamingo for a GPT-2 decoder; the decoder's own one (not bundled) otherwise.</summary>
+    public static string TokenizerHint(FlamingoConfig config) => config.Gpt2 is not null
+        ? " (use the tokenizer with the Flamingo tokens added, e.g. gpt2-flamingo)"
+        : $" (this model's decoder is {(config.Mpt is not null ? "MPT: its tokenizer is GPT-NeoX's" : "LLaMA-style: its tokenizer is the LLaMA one")}, which is not bundled:" +
+          $" pass the model's tokenizer.json with {EndOfChunk} and {Image} added (id {config.EndOfChunkTokenId}, {config.MediaTokenId}; `generate --vocab FILE`)," +
+          " or give the prompt as token ids (`generate --prompt-ids`))";
+
     public static void CheckTokenizer(ITextTokenizer tokenizer, FlamingoConfig config)
     {
         foreach (var (token, expected) in new[] { (Image, config.MediaTokenId), (EndOfChunk, config.EndOfChunkTokenId) })
@@ -65,7 +72,7 @@ public static class FlamingoPrompts
             var id = tokenizer.TokenToId(token);
             if (id != expected)
                 throw new InvalidDataException($"tokenizer '{tokenizer.Name}' maps {token} to {(id is null ? "nothing" : id.ToString())}, the model expects {expected}" +
-                                               " (use the tokenizer with the Flamingo tokens added, e.g. gpt2-flamingo)");
+                                               TokenizerHint(config));
         }
         int rows = config.LanguageVocab;
         if (tokenizer.VocabularySize > rows)

@@ -31,7 +31,10 @@ public static class Alibi
     }
 }
 
-/// <summary>The MPT trunk under "transformer": wte, blocks.N (norm_1, attn.Wqkv, attn.out_proj, norm_2, ffn.up_proj, ffn.down_proj), norm_f.</summary>
+/// <summary>
+/// The MPT trunk under "transformer": wte, blocks.N (norm_1, attn.Wqkv, [attn.q_ln, attn.k_ln,] attn.out_proj, norm_2,
+/// ffn.up_proj, ffn.down_proj), norm_f.
+/// </summary>
 public sealed class MptModel : nn.Module
 {
     readonly Embedding wte;
@@ -85,7 +88,8 @@ public sealed class MptForCausalLM : nn.Module, IDecoderLanguageModel
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith(".bias", StringComparison.Ordinal)) nn.init.zeros_(p);
-            else if (name.Contains(".norm_", StringComparison.Ordinal)) nn.init.ones_(p);
+            else if (name.Contains(".norm_", StringComparison.Ordinal) || name.Contains(".q_ln.", StringComparison.Ordinal) || name.Contains(".k_ln.", StringComparison.Ordinal))
+                nn.init.ones_(p);
             else nn.init.normal_(p, 0, 0.02);
         }
     }

@@ -27,4 +27,14 @@ public class GenerateCliTests
         Assert.That(row.GetProperty("context").GetInt32(), Is.EqualTo(8));
         Assert.That(row.GetProperty("tokensPerSecond").GetDouble(), Is.GreaterThan(0));
     }
+
+    [TestCase("mpt-tiny")]
+    [TestCase("llama-tiny")]
+    public void GenerationBenchmarkRunsAnyDecoderPreset(string preset)
+    {
+        var (code, output, error) = CliRunner.Run("bench", "generate", "--models", preset, "--contexts", "8", "--new-tokens", "2", "--cached-only", "--json", "--threads", "1");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var json = JsonDocument.Parse(output);
+        Assert.That(json.RootElement.EnumerateArray().Single().GetProperty("tokensPerSecond").GetDouble(), Is.GreaterThan(0));
+    }
 }

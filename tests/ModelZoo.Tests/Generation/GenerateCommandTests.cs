@@ -1,5 +1,8 @@
 using System.Text.Json;
 using ModelZoo.Cli.Commands;
+using ModelZoo.Models.Catalog;
+using ModelZoo.Models.Flamingo;
+using ModelZoo.Models.Generation;
 using ModelZoo.Tests.Support;
 using NUnit.Framework;
 using SkiaSharp;
@@ -132,5 +135,96 @@ public class GenerateCommandTests
             _ => "text-only",
         };
         Assert.That(error, Does.Contain(expected), what);
+    }
+
+    static long[] TokensOf(string output) => Json(output).GetProperty("tokens").EnumerateArray().Select(t => t.GetInt64()).ToArray();
+
+    [Test]
+    public void SeededSamplingGivesTheSameTokensTwice()
+    {
+        var args = new[] { "generate", "--model", "flamingo-tiny", "--image", Image("gray.png"), "--prompt-ids", "50258 464 3290 286", "--max-new-tokens", "8",
+            "--sample", "--temperature", "1.3", "--top-k", "40", "--top-p", "0.9", "--seed", "11", "--json" };
+        var (code, output, error) = CliRunner.Run(args);
+        Assert.That(code, Is.EqualTo(0), error);
+        var (code2, output2, error2) = CliRunner.Run(args);
+        Assert.That(code2, Is.EqualTo(0), error2);
+        var first = TokensOf(output);
+        Assert.That(first.Length, Is.InRange(1, 8));
+        Assert.That(TokensOf(output2), Is.EqualTo(first));
+    }
+
+    [Test]
+    public void WeightsFromSafetensorsGiveWhatCSharpGenerates()
+    {
+        manual_seed(17);
+        using var source = new FlamingoModel(FlamingoFamily.Tiny);
+        GenerationTests.Sharpen(source, 0.05);
+        var state = source.state_dict();
+        var file = SafetensorsBuilder.Write(Path.Combine(directory, "flamingo-tiny.safetensors"), state);
+        // the same model in three files: vision tower, decoder, the rest
+        string Part(string name, Func<string, bool> take) =>
+            SafetensorsBuilder.Write(Path.Combine(directory, name), state.Where(kv => take(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value));
+        var parts = new[]
+        {
+            Part("vision.safetensors", k => k.StartsWith("vision_encoder.")),
+            Part("lm.safetensors", k => k.StartsWith("lang_encoder.transformer.")),
+            Part("trained.safetensors", k => k.StartsWith("perceiver.") || k.StartsWith("lang_encoder.gated_cross_attn_layers.")),
+        };
+        long[] prompt = { 50258, 464, 3290, 50257, 50258, 464 };
+
+        using var model = ModelCatalog.Default.Create<FlamingoModel>("flamingo-tiny", new ModelCreateOptions { WeightsPath = file });
+        var images = stack(new[] { GenerateImages.Load(Image("gray.png"), 32), GenerateImages.Load(Image("red.png"), 32) }).unsqueeze(1).unsqueeze(0);
+        var expected = model.Generate(images, new[] { prompt }, new GenerationOptions { MaxNewTokens = 6 })[0].Tokens;
+
+        string[] Args(params string[] weights) => new[] { "generate", "--model", "flamingo-tiny", "--image", Image("gray.png"), "--image", Image("red.png"),
+            "--prompt-ids", string.Join(' ', prompt), "--max-new-tokens", "6", "--seed", "99", "--json" }.Concat(weights.SelectMany(w => new[] { "--weights", w })).ToArray();
+        var (code, output, error) = CliRunner.Run(Args(file));
+        Assert.That(code, Is.EqualTo(0), error);
+        Assert.That(Json(output).GetProperty("randomWeights").GetBoolean(), Is.False);
+        Assert.That(TokensOf(output), Is.EqualTo(expected));
+        var (multiCode, multi, multiError) = CliRunner.Run(Args(parts));
+        Assert.That(multiCode, Is.EqualTo(0), multiError);
+        Assert.That(TokensOf(multi), Is.EqualTo(expected), "--weights three times = the whole file");
+        var (missingCode, _, missingError) = CliRunner.Run(Args(parts[0], parts[1]));
+        Assert.That(missingCode, Is.EqualTo(1));
+        Assert.That(missingError, Does.Contain("perceiver.latents"));
+        var (randomCode, random, randomError) = CliRunner.Run(Args());
+        Assert.That(randomCode, Is.EqualTo(0), randomError);
+        Assert.That(TokensOf(random), Is.Not.EqualTo(expected), "without --weights: other (random) weights");
+    }
+
+    [TestCase("mpt-tiny")]
+    [TestCase("llama-tiny")]
+    public void MptAndLlamaPresetsGenerateFromIds(string preset)
+    {
+        long[] prompt = { 3, 99, 1000, 7, 31 };
+        var (code, output, error) = CliRunner.Run("generate", "--model", preset, "--prompt-ids", string.Join(',', prompt), "--max-new-tokens", "5", "--json");
+        Assert.That(code, Is.EqualTo(0), error);
+        using var module = ModelCatalog.Default.Create(preset, new ModelCreateOptions { Seed = 0 });
+        var decoder = (IDecoderLanguageModel)module;
+        long[] stop = decoder is ModelZoo.Models.Llama.LlamaForCausalLM llama ? new long[] { llama.Config.EosTokenId!.Value } : Array.Empty<long>();
+        var expected = TextGenerator.Generate(new DecoderGenerativeModel(decoder), new[] { prompt },
+            new GenerationOptions { MaxNewTokens = 5, StopTokenIds = stop, PadTokenId = stop.Length > 0 ? stop[0] : 0 })[0].Tokens;
+        Assert.That(TokensOf(output), Is.EqualTo(expected));
+
+        var (textCode, _, textError) = CliRunner.Run("generate", "--model", preset, "--prompt", "Hello", "--max-new-tokens", "2");
+        Assert.That(textCode, Is.EqualTo(1));
+        Assert.That(textError, Does.Contain("--vocab").And.Contain("--prompt-ids"));
+        var (rangeCode, _, rangeError) = CliRunner.Run("generate", "--model", preset, "--prompt-ids", "5 999999", "--max-new-tokens", "2");
+        Assert.That(rangeCode, Is.EqualTo(1));
+        Assert.That(rangeError, Does.Contain("999999"));
+    }
+
+    [Test]
+    public void OpenFlamingoTextPromptsAskForTheModelsTokenizer()
+    {
+        // Checked before the 3B model is built: the bundled gpt2-flamingo ids do not fit an MPT decoder.
+        var (code, _, error) = CliRunner.Run("generate", "--model", "openflamingo-3b-vitl-mpt1b", "--image", Image("gray.png"), "--prompt", "<image>An image of");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("--vocab").And.Contain("tokenizer.json").And.Contain("--prompt-ids").And.Contain("GPT-NeoX"));
+        Assert.That(error, Does.Not.Contain("e.g. gpt2-flamingo"));
+        var (infoCode, info, infoError) = CliRunner.Run("info", "openflamingo-3b-vitl-mpt1b");
+        Assert.That(infoCode, Is.EqualTo(0), infoError);
+        Assert.That(info, Does.Contain("3 files").And.Contain("ViT-L-14").And.Contain("mpt-1b-redpajama-200b").And.Contain("checkpoint.pt").And.Contain("QK LayerNorm"));
     }
 }

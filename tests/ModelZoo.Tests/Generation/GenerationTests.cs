@@ -106,6 +106,24 @@ public class GenerationTests
     }
 
     [Test]
+    public void TopPKeepsTheSmallestSetReachingP()
+    {
+        // Probabilities 0.1, 0.4, 0.2, 0.3 (row 0) and 0.3, 0.2, 0.1, 0.4 (row 1): sorted 0.4, 0.3, 0.2, 0.1 with 0, 0.4,
+        // 0.7, 0.9 before each. p = 0.5 keeps 0.4 and 0.3 (0.4 alone is short of 0.5); p = 0.75 adds 0.2.
+        var logits = tensor(new[,] { { 0.1f, 0.4f, 0.2f, 0.3f }, { 0.3f, 0.2f, 0.1f, 0.4f } }).log();
+        long[][] Draws(double p) => Enumerable.Range(0, 300)
+            .Select(i => TextGenerator.SampleTokens(logits, new GenerationOptions { DoSample = true, TopP = p }, new torch.Generator((ulong)i)).data<long>().ToArray()).ToArray();
+        var half = Draws(0.5);
+        Assert.That(half.Select(d => d[0]).Distinct().OrderBy(t => t), Is.EqualTo(new long[] { 1, 3 }));
+        Assert.That(half.Select(d => d[1]).Distinct().OrderBy(t => t), Is.EqualTo(new long[] { 0, 3 }));
+        // renormalised over the kept set: 0.4 / 0.7 ≈ 0.57
+        Assert.That(half.Count(d => d[0] == 1) / 300.0, Is.InRange(0.45, 0.69));
+        var threeQuarters = Draws(0.75);
+        Assert.That(threeQuarters.Select(d => d[0]).Distinct().OrderBy(t => t), Is.EqualTo(new long[] { 1, 2, 3 }));
+        Assert.That(threeQuarters.Select(d => d[1]).Distinct().OrderBy(t => t), Is.EqualTo(new long[] { 0, 1, 3 }));
+    }
+
+    [Test]
     public void BeamSearchWithTheVocabularyAsWidthFindsTheBestSequenceAndTheCacheAgrees()
     {
         using var model = SmallLm(vocab: 7, seed: 4);

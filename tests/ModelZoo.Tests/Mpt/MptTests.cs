@@ -12,7 +12,8 @@ namespace ModelZoo.Tests.Mpt;
 
 public class MptTests
 {
-    static MptConfig Tiny(int heads = 4) => new() { DModel = 24, NHeads = heads, NLayers = 2, VocabSize = 53, MaxSeqLen = 64 };
+    static MptConfig Tiny(int heads = 4, bool qkLn = false, bool noBias = true) =>
+        new() { DModel = 24, NHeads = heads, NLayers = 2, VocabSize = 53, MaxSeqLen = 64, NoBias = noBias, AttnConfig = new MptAttentionConfig { QkLn = qkLn } };
 
     [Test]
     public void Mpt7BHasItsPublishedSize()
@@ -33,7 +34,11 @@ public class MptTests
         Assert.That(six, Is.EqualTo(new[] { 1 / 4.0, 1 / 16.0, 1 / 64.0, 1 / 256.0, 1 / 2.0, 1 / 8.0 }).Within(1e-12));
     }
 
-    /// <summary>The whole model written out with plain tensor math from its state dict: causal softmax(QKᵀ/√d + slope·(j − i))V.</summary>
+    /// <summary>
+    /// The whole model written out with plain tensor math from its state dict: causal softmax(QKᵀ/√d + slope·(j − i))V;
+    /// with qk_ln, q and k (each d_model wide, after the Wqkv split, before the heads split) go through their LayerNorms.
+    /// Biases are added wherever the state dict has them.
+    /// </summary>
     static Tensor Reference(MptForCausalLM model, Tensor ids)
     {
         var w = model.state_dict();
@@ -44,30 +49,40 @@ public class MptTests
         var position = arange(length, dtype: ScalarType.Float32);
         var bias = slopes * (position.view(1, 1, length) - position.view(1, length, 1));              // slope·(j − i)
         var causal = ones(length, length, dtype: ScalarType.Bool).tril();
-        Tensor Norm(Tensor x, string key) => nn.functional.layer_norm(x, new long[] { d }, w[key], null, 1e-5);
+        Tensor Bias(string weightKey) => w.TryGetValue(weightKey[..^"weight".Length] + "bias", out var b) ? b : zeros(1);
+        Tensor Norm(Tensor x, string key) => nn.functional.layer_norm(x, new long[] { d }, w[key], null, 1e-5) + Bias(key);
+        Tensor Linear(Tensor x, string key) => x.matmul(w[key].t()) + Bias(key);
         var x = w["transformer.wte.weight"].index_select(0, ids.reshape(-1)).view(ids.shape[0], length, d);
         for (int layer = 0; layer < config.NLayers; layer++)
         {
             string p = $"transformer.blocks.{layer}.";
             var h = Norm(x, p + "norm_1.weight");
-            var qkv = h.matmul(w[p + "attn.Wqkv.weight"].t()).chunk(3, -1);
+            var qkv = Linear(h, p + "attn.Wqkv.weight").chunk(3, -1);
+            if (config.AttnConfig.QkLn) { qkv[0] = Norm(qkv[0], p + "attn.q_ln.weight"); qkv[1] = Norm(qkv[1], p + "attn.k_ln.weight"); }
             Tensor Heads(Tensor t) => t.view(t.shape[0], length, heads, dh).transpose(1, 2);
             var scores = Heads(qkv[0]).matmul(Heads(qkv[1]).transpose(-1, -2)) / Math.Sqrt(dh) + bias;
             scores = scores.masked_fill(causal.logical_not(), float.NegativeInfinity);
             var attended = scores.softmax(-1).matmul(Heads(qkv[2])).transpose(1, 2).reshape(x.shape[0], length, d);
-            x = x + attended.matmul(w[p + "attn.out_proj.weight"].t());
+            x = x + Linear(attended, p + "attn.out_proj.weight");
             var m = Norm(x, p + "norm_2.weight");
-            x = x + nn.functional.gelu(m.matmul(w[p + "ffn.up_proj.weight"].t())).matmul(w[p + "ffn.down_proj.weight"].t());
+            x = x + Linear(nn.functional.gelu(Linear(m, p + "ffn.up_proj.weight")), p + "ffn.down_proj.weight");
         }
         return Norm(x, "transformer.norm_f.weight").matmul(w["transformer.wte.weight"].t());
     }
 
-    [TestCase(4)]
-    [TestCase(6)]
-    public void ForwardEqualsTheArchitectureWrittenOut(int heads)
+    [TestCase(4, false, true)]
+    [TestCase(6, false, true)]
+    [TestCase(4, true, true)]
+    [TestCase(6, true, true)]
+    [TestCase(4, true, false)]
+    public void ForwardEqualsTheArchitectureWrittenOut(int heads, bool qkLn, bool noBias)
     {
         manual_seed(8);
-        using var model = new MptForCausalLM(Tiny(heads));
+        using var model = new MptForCausalLM(Tiny(heads, qkLn, noBias));
+        var keys = model.state_dict().Keys;
+        Assert.That(keys.Contains("transformer.blocks.1.attn.q_ln.weight") && keys.Contains("transformer.blocks.1.attn.k_ln.weight"), Is.EqualTo(qkLn));
+        Assert.That(keys.Contains("transformer.blocks.0.attn.q_ln.bias"), Is.EqualTo(qkLn && !noBias), "the QK LayerNorms follow no_bias");
+        if (qkLn) Assert.That(model.state_dict()["transformer.blocks.0.attn.q_ln.weight"].eq(1).all().item<bool>(), Is.True, "LayerNorm weights start at one");
         GenerationTests.Sharpen(model, 0.3);
         model.eval();
         using var _ = no_grad();
@@ -112,12 +127,36 @@ public class MptTests
     }
 
     [Test]
-    public void FlamingoWithAnMptDecoderLoadsOpenFlamingoAndMosaicGptNames()
+    public void Mpt1BHasQkLayerNormAndItsSize()
+    {
+        // mosaic_gpt config of anas-awadalla/mpt-1b-redpajama-200b: d_model 2048, 16 heads, 24 layers, mlp_ratio 4,
+        // vocab 50432, no_bias, attn_qk_ln. Per layer: norm_1, Wqkv, q_ln, k_ln, out_proj, norm_2, up, down (weights only).
+        long d = 2048, layer = d + 3 * d * d + 2 * d + d * d + d + 2 * 4 * d * d;
+        Assert.That(ModelCatalog.Default.Describe("mpt-1b-redpajama-200b").Parameters, Is.EqualTo(50432 * d + 24 * layer + d));
+        Assert.That(ModelCatalog.Default.Describe("mpt-1b-redpajama-200b").Parameters, Is.EqualTo(1_311_442_944L));
+        var flamingo = (FlamingoConfig)ModelCatalog.Default.Get("openflamingo-3b-vitl-mpt1b").Config;
+        Assert.That(flamingo.Mpt!.AttnConfig.QkLn, Is.True);
+        long decoder = 50280 * d + 24 * layer + d;                                      // embeddings resized to 50280
+        Assert.That(ModelCatalog.Default.Describe("openflamingo-3b-vitl-mpt1b").Parameters,
+            Is.EqualTo(FlamingoParameterCounts.VisionEncoder(flamingo.VisionEncoder) + FlamingoParameterCounts.Perceiver(flamingo.Perceiver)
+                       + FlamingoParameterCounts.CrossAttention(flamingo) + decoder));
+        Assert.That(ModelCatalog.Default.Describe("openflamingo-3b-vitl-mpt1b").Parameters, Is.EqualTo(2_559_117_360L));
+        long t = 64, tinyLayer = t + 3 * t * t + 2 * t + t * t + t + 2 * 4 * t * t;
+        Assert.That(ModelCatalog.Default.Describe("mpt-tiny").Parameters, Is.EqualTo(50432 * t + 2 * tinyLayer + t).And.EqualTo(3_326_528L));
+        long llamaLayer = t + 4 * t * t + t + 3 * t * 172;                                // + untied lm_head
+        Assert.That(ModelCatalog.Default.Describe("llama-tiny").Parameters, Is.EqualTo(2 * 32000 * t + 2 * llamaLayer + t).And.EqualTo(4_195_136L));
+        Assert.That(Assert.Throws<NotSupportedException>(() => new MptForCausalLM(Tiny() with { AttnConfig = new MptAttentionConfig { ClipQkv = 6 } }))!.Message,
+            Does.Contain("clip_qkv"));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void FlamingoWithAnMptDecoderLoadsOpenFlamingoAndMosaicGptNames(bool qkLn)
     {
         var config = FlamingoFamily.Tiny with
         {
             Gpt2 = null,
-            Mpt = new MptConfig { DModel = 32, NHeads = 4, NLayers = 2, VocabSize = 50260, MaxSeqLen = 128 },
+            Mpt = new MptConfig { DModel = 32, NHeads = 4, NLayers = 2, VocabSize = 50260, MaxSeqLen = 128, AttnConfig = new MptAttentionConfig { QkLn = qkLn } },
             CrossAttnEveryNLayers = 1,
         };
         manual_seed(12);
@@ -125,6 +164,10 @@ public class MptTests
         using (no_grad())
             foreach (var (_, block) in source.LanguageModel.CrossAttention.Blocks) { block.AttentionGate.fill_(0.5f); block.FeedForwardGate.fill_(0.5f); }
         source.eval();
+        if (qkLn)
+            using (no_grad())
+                foreach (var (name, p) in source.named_parameters())
+                    if (name.Contains(".q_ln.") || name.Contains(".k_ln.")) p.add_(randn_like(p) * 0.3);
         var ids = tensor(new long[,] { { FlamingoFamily.Gpt2Media, 5, 6, 7 } });
         var images = randn(new long[] { 1, 1, 1, 3, 32, 32 });
         Tensor expected;
@@ -144,6 +187,9 @@ public class MptTests
             else if (block.Success) state[$"lang_encoder.transformer.blocks.{block.Groups[1].Value}.gated_cross_attn_layer.{block.Groups[2].Value}"] = value;
             else state[key.Replace("transformer.norm_f.", "transformer.ln_f.")] = value;
         }
+        // MPT-1B's QK LayerNorms keep the same names in both layouts: blocks.N.attn.q_ln / attn.k_ln (weight only, no_bias).
+        Assert.That(state.Keys.Count(k => k.EndsWith(".attn.q_ln.weight") || k.EndsWith(".attn.k_ln.weight")), Is.EqualTo(qkLn ? 4 : 0));
+        Assert.That(state.Keys, qkLn ? Does.Contain("lang_encoder.transformer.blocks.1.decoder_layer.attn.k_ln.weight") : Does.Not.Contain("lang_encoder.transformer.blocks.1.decoder_layer.attn.k_ln.weight"));
         var directory = ModelZoo.Tests.Support.TestPaths.TempDirectory();
         try
         {
