@@ -38,6 +38,19 @@ public sealed class VilbertFamily : ModelFamily
         "safetensors with the same keys (this library's layout)",
     };
 
+    /// <summary>
+    /// A small random-weight multi-task configuration for tests and demos: 2048-d regions like the real model, the
+    /// bundled bert-base-uncased vocabulary, task tokens; text 2 layers of 128, visual 2 layers of 128, co-attention
+    /// before visual layers 0, 1 and text layers 1, 2 (bi_hidden 128), 2 heads everywhere.
+    /// </summary>
+    public static VilbertConfig TinyMultitaskConfig { get; } = VilbertConfig.Base6Layer6Connect with
+    {
+        HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 512,
+        VHiddenSize = 128, VNumHiddenLayers = 2, VNumAttentionHeads = 2, VIntermediateSize = 256,
+        BiHiddenSize = 128, BiNumAttentionHeads = 2, BiIntermediateSize = 256,
+        VBiattentionId = new[] { 0, 1 }, TBiattentionId = new[] { 1, 2 }, TaskSpecificTokens = true,
+    };
+
     public override IEnumerable<ModelPreset> Presets
     {
         get
@@ -75,6 +88,21 @@ public sealed class VilbertFamily : ModelFamily
                     "vil_tri_prediction (visual entailment, 3)", "vision_logit (referring expressions)", "linguisic_logit",
                     "cls.predictions (masked tokens, tied)", "cls.imagePredictions (region classes)", "cls.bi_seq_relationship (alignment)",
                 },
+            };
+            var tiny = TinyMultitaskConfig;
+            yield return new ModelPreset
+            {
+                Name = "vilbert-tiny-multitask",
+                Family = Name,
+                Description = "A small VILBertForVLTasks (text and visual 2 layers of 128, 2 co-attention layers of 128, 2 heads; 2048-d regions, task tokens) " +
+                              "with every head, random weights for tests and demos",
+                Config = tiny,
+                Build = () => new VilbertForVLTasks(tiny),
+                KeyMapFor = _ => TaskKeyMap,
+                CheckpointFormats = Formats,
+                Tokenizer = "bert-wordpiece (bert-base-uncased, bundled)",
+                WeightsSource = "none (random initialisation)",
+                Heads = new[] { "vil_prediction (VQA, 3129)", "vil_prediction_gqa (GQA, 1533)", "vil_logit", "vil_binary_prediction", "vil_tri_prediction", "vision_logit", "linguisic_logit", "cls" },
             };
         }
     }

@@ -161,46 +161,64 @@ public class VilbertTests : TwoStream.SingleThreadedTests
         Assert.That((config.VHiddenSize, config.BiHiddenSize, config.VNumAttentionHeads, config.TaskSpecificTokens), Is.EqualTo((24, 8, 2, true)));
     }
 
-    /// <summary>vilbert-base = the two-stream BertModel at bert_base_6layer_6conect (no heads).</summary>
-    public static long VilbertBaseParameters(bool taskTokens)
+    /// <summary>The widths a parameter count depends on (published: bert_base_6layer_6conect; tiny: the vilbert-tiny-multitask preset).</summary>
+    public sealed record Widths(long T, long TLayers, long TIntermediate, long V, long VLayers, long VIntermediate, long Bi, long CoLayers)
     {
-        long t = 768, v = 1024, bi = 1024;
+        public static Widths Published { get; } = new(768, 12, 3072, 1024, 6, 1024, 1024, 6);
+        public static Widths Tiny { get; } = new(128, 2, 512, 128, 2, 256, 128, 2);
+    }
+
+    /// <summary>The two-stream BertModel (no heads): vocabulary 30522, 512 positions, 2 types, 2048-d regions.</summary>
+    public static long VilbertBackboneParameters(Widths w, bool taskTokens)
+    {
+        long t = w.T, v = w.V, bi = w.Bi;
         long embeddings = (30522 + 512 + 2 + (taskTokens ? 20 : 0)) * t + LayerNorm(t);          // words, positions, types (+ 20 tasks), LayerNorm
         long imageEmbeddings = Linear(2048, v) + Linear(5, v) + LayerNorm(v);                      // features, 5-d locations, LayerNorm
         long coLayer = 3 * Linear(v, bi) + 3 * Linear(t, bi)                                       // query1/key1/value1, query2/key2/value2
                        + 2 * Linear(bi, v) + LayerNorm(v) + 2 * Linear(bi, t) + LayerNorm(t)     // dense1, q_dense1, LayerNorm1, dense2, q_dense2, LayerNorm2
-                       + Linear(v, 1024) + Linear(1024, v) + LayerNorm(v)                         // v_intermediate (v_intermediate_size), v_output
-                       + Linear(t, 3072) + Linear(3072, t) + LayerNorm(t);                        // t_intermediate (intermediate_size), t_output
+                       + Linear(v, w.VIntermediate) + Linear(w.VIntermediate, v) + LayerNorm(v)   // v_intermediate (v_intermediate_size), v_output
+                       + Linear(t, w.TIntermediate) + Linear(w.TIntermediate, t) + LayerNorm(t);  // t_intermediate (intermediate_size), t_output
         long poolers = Linear(t, bi) + Linear(v, bi);
-        return embeddings + imageEmbeddings + 12 * BertLayer(t, 3072) + 6 * BertLayer(v, 1024) + 6 * coLayer + poolers;
+        return embeddings + imageEmbeddings + w.TLayers * BertLayer(t, w.TIntermediate) + w.VLayers * BertLayer(v, w.VIntermediate) + w.CoLayers * coLayer + poolers;
     }
 
-    /// <summary>vilbert-multitask = VILBertForVLTasks: backbone with task tokens, "cls" pretraining heads, task heads.</summary>
-    public static long VilbertMultitaskParameters()
+    /// <summary>vilbert-base = the two-stream BertModel at bert_base_6layer_6conect (no heads).</summary>
+    public static long VilbertBaseParameters(bool taskTokens) => VilbertBackboneParameters(Widths.Published, taskTokens);
+
+    /// <summary>VILBertForVLTasks: backbone with task tokens, "cls" pretraining heads, task heads.</summary>
+    public static long VilbertMultitaskParameters(Widths w)
     {
-        long t = 768, v = 1024, bi = 1024;
+        long t = w.T, v = w.V, bi = w.Bi;
         long cls = Linear(t, t) + LayerNorm(t) + 30522                       // predictions: transform, bias (decoder tied to the word embeddings)
                    + Linear(bi, 2)                                           // bi_seq_relationship
                    + Linear(v, v) + LayerNorm(v) + Linear(v, 1601);          // imagePredictions: transform, decoder to v_target_size
         long heads = AnswerClassifier(bi, 2 * bi, 3129) + AnswerClassifier(bi, 2 * bi, 1533) + AnswerClassifier(2 * bi, 2 * bi, 2)
                      + Linear(bi, 1) + Linear(bi, 3) + Linear(v, 1) + Linear(t, 1); // vil_logit, vil_tri_prediction, vision_logit, linguisic_logit
-        return VilbertBaseParameters(taskTokens: true) + cls + heads;
+        return VilbertBackboneParameters(w, taskTokens: true) + cls + heads;
     }
+
+    public static long VilbertMultitaskParameters() => VilbertMultitaskParameters(Widths.Published);
 
     [Test]
     public void PresetCountsEqualTheArithmeticOfThePublishedConfig()
     {
         Assert.That(VilbertBaseParameters(false), Is.EqualTo(246_726_656L));
         Assert.That(VilbertMultitaskParameters(), Is.EqualTo(268_028_859L));
-        var catalog = ModelCatalog.Default;
-        Assert.That(catalog.Describe("vilbert-base").Parameters, Is.EqualTo(VilbertBaseParameters(false)));
-        Assert.That(catalog.Describe("vilbert-multitask").Parameters, Is.EqualTo(VilbertMultitaskParameters()));
-        foreach (var name in new[] { "vilbert-base", "vilbert-multitask" })
+        var expected = new Dictionary<string, long>
         {
+            ["vilbert-base"] = VilbertBaseParameters(false),
+            ["vilbert-multitask"] = VilbertMultitaskParameters(),
+            ["vilbert-tiny-multitask"] = VilbertMultitaskParameters(Widths.Tiny),
+        };
+        var catalog = ModelCatalog.Default;
+        foreach (var (name, count) in expected)
+        {
+            Assert.That(catalog.Describe(name).Parameters, Is.EqualTo(count), name);
             var (code, output, error) = CliRunner.Run("info", name, "--json");
             Assert.That(code, Is.EqualTo(0), error);
             using var json = JsonDocument.Parse(output);
             long reported = json.RootElement.GetProperty("parameters").GetInt64();
+            Assert.That(reported, Is.EqualTo(count), name);
             using var model = catalog.Create(name);
             Assert.That(model.parameters().Sum(p => p.numel()), Is.EqualTo(reported), name);
         }
