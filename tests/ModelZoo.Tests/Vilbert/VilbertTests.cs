@@ -83,6 +83,31 @@ public class VilbertTests : TwoStream.SingleThreadedTests
     }
 
     [Test]
+    public void FrozenLayersGetNoGradients()
+    {
+        // Schedule t0* t1* t2 v0* c0 t3 t4 v1 c1 v2 t5: text layers 0-1 and visual layer 0 run without gradients.
+        manual_seed(17);
+        var config = Tiny(new[] { 1, 2 }, new[] { 3, 5 }, textLayers: 6, fixedT: 2, fixedV: 1);
+        using var model = new VilbertModel(config);
+        model.eval();
+        var o = model.forward(randint(1, 50, new long[] { 2, 6 }), randn(2, 4, 12), rand(2, 4, 5), taskIds: ones(2, 1, dtype: ScalarType.Int64));
+        (o.SequenceOutputText.sum() + o.SequenceOutputVisual.sum() + o.PooledOutputText.sum() + o.PooledOutputVisual.sum()).backward();
+
+        static List<(string Name, bool HasGrad)> Grads(nn.Module m) => m.named_parameters().Select(p => (p.name, p.parameter.grad is not null)).ToList();
+        var encoder = model.Encoder;
+        foreach (var (module, name) in new[] { (encoder.TextLayer(0), "text layer 0"), (encoder.TextLayer(1), "text layer 1"), (encoder.VisualLayer(0), "visual layer 0") })
+            Assert.That(Grads(module).Where(g => g.HasGrad).Select(g => g.Name), Is.Empty, $"{name} is frozen");
+        foreach (var (module, name) in new[] { (encoder.TextLayer(2), "text layer 2"), (encoder.VisualLayer(1), "visual layer 1"), (encoder.TextLayer(5), "text layer 5") })
+            Assert.That(Grads(module).Where(g => !g.HasGrad).Select(g => g.Name), Is.Empty, $"{name} trains");
+        // Co-attention layer 0 trains; only q_dense1/q_dense2, which the reference never calls, get no gradient.
+        var coGrads = Grads(encoder.CoLayer(0));
+        Assert.That(coGrads.Where(g => !g.HasGrad).Select(g => g.Name), Is.All.Contain("q_dense"));
+        Assert.That(coGrads.Count(g => g.HasGrad), Is.GreaterThan(coGrads.Count / 2));
+        // Nothing before the frozen visual layer trains through it: the region embeddings get no gradient either.
+        Assert.That(Grads(model.ImageEmbeddings).Where(g => g.HasGrad).Select(g => g.Name), Is.Empty);
+    }
+
+    [Test]
     public void InvalidPlacementsAreClearErrors()
     {
         var e = Assert.Throws<ArgumentException>(() => Tiny(new[] { 0, 5 }, new[] { 1, 3 }).Validated("cfg.json"));
