@@ -32,6 +32,18 @@ public sealed class VilbertFamily : ModelFamily
         .Ignore("linguisic_logit.{rest}")
         .StripPrefix("bert.");
 
+    /// <summary>
+    /// Into a backbone without task tokens (vilbert-base): as <see cref="BackboneKeyMap"/>, and the task embeddings
+    /// of a multi-task file (bert.embeddings.task_embeddings) are dropped, so multi_task_model.bin loads too.
+    /// </summary>
+    public static KeyMap BackboneWithoutTaskTokensKeyMap { get; } = KeyMap.Identity
+        .StripPrefix("module.")
+        .Ignore("bert.embeddings.task_embeddings.{rest}")
+        .Then(BackboneKeyMap);
+
+    /// <summary>The backbone key map that fits <paramref name="config"/>: task embeddings loaded only where the model has them.</summary>
+    public static KeyMap BackboneKeyMapFor(VilbertConfig config) => config.TaskSpecificTokens ? BackboneKeyMap : BackboneWithoutTaskTokensKeyMap;
+
     static readonly string[] Formats =
     {
         "original vilbert-multi-task pickles (pretrained_model.bin, multi_task_model.bin; bert.encoder.c_layer.N.biattention.query1 ..., with or without \"module.\")",
@@ -64,7 +76,7 @@ public sealed class VilbertFamily : ModelFamily
                               "with 8 heads, 6 co-attention layers of 1024 with 8 heads before visual layers 0-5 and text layers 6-11), no heads",
                 Config = config,
                 Build = () => new VilbertModel(config),
-                KeyMapFor = _ => BackboneKeyMap,
+                KeyMapFor = _ => BackboneKeyMapFor(config),
                 CheckpointFormats = Formats,
                 Tokenizer = "bert-wordpiece (bert-base-uncased)",
                 WeightsSource = "vilbert-multi-task pretrained_model.bin (Conceptual Captions pretraining; README of facebookresearch/vilbert-multi-task)",

@@ -357,6 +357,37 @@ public class VilbertTests : TwoStream.SingleThreadedTests
     }
 
     [Test]
+    public void AMultiTaskCheckpointLoadsIntoTheBackboneWithoutItsTaskEmbeddings()
+    {
+        // multi_task_model.bin layout: module.bert.* with bert.embeddings.task_embeddings, every head, the tied decoder copy.
+        var config = Tiny(new[] { 0, 2 }, new[] { 1, 3 });
+        using var source = TinyTaskModel(23);
+        var dir = TestPaths.TempDirectory();
+        try
+        {
+            var state = source.state_dict().ToDictionary(kv => "module." + kv.Key, kv => kv.Value);
+            state["module.cls.predictions.decoder.weight"] = source.Backbone.Embeddings.WordEmbeddings.weight!;
+            Assert.That(state.Keys, Does.Contain("module.bert.embeddings.task_embeddings.weight"));
+            var path = SafetensorsBuilder.Write(Path.Combine(dir, "multi_task_model.safetensors"), state);
+
+            using var backbone = new VilbertModel(config with { TaskSpecificTokens = false });
+            var report = ModelLoader.Load(backbone, path, VilbertFamily.BackboneKeyMapFor(backbone.Config));
+            Assert.That(report.IsComplete, Is.True, report.ToText());
+            Assert.That(report.Ignored, Does.Contain("module.bert.embeddings.task_embeddings.weight"));
+            // vilbert-base (no task tokens) uses this map; the plain backbone map keeps the task embeddings for a backbone that has them.
+            Assert.That(ModelCatalog.Default.Get("vilbert-base").KeyMapFor!(null!), Is.SameAs(VilbertFamily.BackboneWithoutTaskTokensKeyMap));
+            using var other = new VilbertModel(config with { TaskSpecificTokens = false });
+            var strict = Assert.Throws<CheckpointException>(() => ModelLoader.Load(other, path, VilbertFamily.BackboneKeyMap));
+            Assert.That(strict!.Message, Does.Contain("embeddings.task_embeddings.weight"), "control: without the rule the multi-task file does not fit");
+            Assert.That(report.Ignored.Where(k => k.StartsWith("module.bert.")), Is.EqualTo(new[] { "module.bert.embeddings.task_embeddings.weight" }),
+                "every other backbone tensor is loaded");
+            Assert.That(MaxAbs(backbone.Encoder.CoLayer(1).parameters().First(), source.Backbone.Encoder.CoLayer(1).parameters().First()), Is.EqualTo(0));
+            Assert.That(MaxAbs(backbone.Embeddings.WordEmbeddings.weight!, source.Backbone.Embeddings.WordEmbeddings.weight!), Is.EqualTo(0));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
     public void BadInputsNameTheTensorAndTheShapes()
     {
         using var model = TinyTaskModel(1);
