@@ -25,24 +25,35 @@ public sealed class VilbertImagePredictionHead : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor visual) => decoder.forward(transform.forward(visual));
 }
 
-/// <summary>The pretraining heads ("cls"): masked-token prediction (tied decoder), alignment, region-class prediction.</summary>
+/// <summary>
+/// The pretraining heads ("cls", BertPreTrainingHeads): masked-token prediction (tied decoder), region-class
+/// prediction, and alignment over the pooled vectors fused by fusion_method through this head's own dropout (0.1),
+/// as in the reference, so in training its mask is drawn apart from the task heads' dropout.
+/// </summary>
 public sealed class VilbertPreTrainingHeads : nn.Module
 {
     readonly TiedLanguageModelHead predictions;
     readonly Linear bi_seq_relationship;
     readonly VilbertImagePredictionHead imagePredictions;
+    readonly Dropout dropout;
+    readonly string _fusionMethod;
 
     public VilbertPreTrainingHeads(VilbertConfig config, Func<Tensor> wordEmbeddings) : base("cls")
     {
         predictions = new TiedLanguageModelHead(config.HiddenSize, config.VocabSize, Activations.Parse(config.HiddenAct), wordEmbeddings);
         bi_seq_relationship = nn.Linear(config.BiHiddenSize, 2);
         imagePredictions = new VilbertImagePredictionHead(config);
+        dropout = nn.Dropout(0.1);
+        _fusionMethod = config.FusionMethod;
         RegisterComponents();
     }
 
-    /// <summary>Token logits [B, L, vocab], region-class logits [B, R, v_target_size], alignment logits of the fused pooled vector [B, 2].</summary>
-    public (Tensor Text, Tensor Visual, Tensor Alignment) forward(Tensor sequenceText, Tensor sequenceVisual, Tensor fusedPooled) =>
-        (predictions.forward(sequenceText), imagePredictions.forward(sequenceVisual), bi_seq_relationship.forward(fusedPooled));
+    /// <summary>Token logits [B, L, vocab], region-class logits [B, R, v_target_size], alignment logits [B, 2].</summary>
+    public (Tensor Text, Tensor Visual, Tensor Alignment) forward(Tensor sequenceText, Tensor sequenceVisual, Tensor pooledText, Tensor pooledVisual)
+    {
+        var fused = dropout.forward(_fusionMethod == "sum" ? pooledText + pooledVisual : pooledText * pooledVisual);
+        return (predictions.forward(sequenceText), imagePredictions.forward(sequenceVisual), bi_seq_relationship.forward(fused));
+    }
 }
 
 /// <summary>Every output of VILBertForVLTasks, named as in the reference (its misspelling "linguisic" kept in the keys only).</summary>
@@ -115,7 +126,7 @@ public sealed class VilbertForVLTasks : nn.Module, IRegionVqaModel
     {
         var o = bert.forward(inputTxt, inputImgs, imageLoc, tokenTypeIds, attentionMask, imageAttentionMask, taskIds);
         var pooled = Fuse(o);
-        var (linguistic, vision, alignment) = cls.forward(o.SequenceOutputText, o.SequenceOutputVisual, pooled);
+        var (linguistic, vision, alignment) = cls.forward(o.SequenceOutputText, o.SequenceOutputVisual, o.PooledOutputText, o.PooledOutputVisual);
         Tensor? binary = pooled.shape[0] % 2 == 0 ? vil_binary_prediction.forward(pooled.view(-1, 2 * pooled.shape[1])) : null;
         return new VilbertTaskOutput(o,
             vil_prediction.forward(pooled),

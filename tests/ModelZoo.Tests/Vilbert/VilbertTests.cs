@@ -302,6 +302,34 @@ public class VilbertTests : TwoStream.SingleThreadedTests
     }
 
     [Test]
+    public void ThePretrainingHeadsDrawTheirOwnDropoutMask()
+    {
+        // Every dropout off but the pretraining heads' own (0.1, as BertPreTrainingHeads): in training the task heads
+        // are then deterministic, while the alignment head still drops out, with a mask of its own.
+        manual_seed(29);
+        var config = Tiny(new[] { 0, 2 }, new[] { 1, 3 }) with
+        {
+            HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0, VHiddenDropoutProb = 0, VAttentionProbsDropoutProb = 0, FusionMethod = "sum",
+        };
+        using var model = new VilbertForVLTasks(config, dropoutProb: 0);
+        model.train();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var ids = randint(1, 50, new long[] { 4, 6 });
+        var feats = randn(4, 5, 12);
+        var locs = rand(4, 5, 5);
+        var tasks = ones(4, 1, dtype: ScalarType.Int64);
+        var a = model.forward(ids, feats, locs, taskIds: tasks);
+        var b = model.forward(ids, feats, locs, taskIds: tasks);
+        Assert.That(MaxAbs(a.VilPrediction, b.VilPrediction), Is.EqualTo(0), "no dropout before the task heads");
+        Assert.That(MaxAbs(a.AlignmentPrediction, b.AlignmentPrediction), Is.GreaterThan(0), "the pretraining heads' own dropout is active");
+        model.eval();
+        var c = model.forward(ids, feats, locs, taskIds: tasks);
+        var d = model.forward(ids, feats, locs, taskIds: tasks);
+        Assert.That(MaxAbs(c.AlignmentPrediction, d.AlignmentPrediction), Is.EqualTo(0));
+    }
+
+    [Test]
     public void RepeatedInferenceDoesNotGrowMemory()
     {
         using var model = TinyTaskModel(5);
