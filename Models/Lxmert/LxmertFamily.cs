@@ -49,6 +49,21 @@ public sealed class LxmertFamily : ModelFamily
     /// <summary>LXMERT-base: BERT-base widths, 9 language, 5 relationship and 5 cross-modality layers, 2048-d features, 4-d boxes.</summary>
     public static LxmertConfig BaseConfig { get; } = new();
 
+    /// <summary>
+    /// A small random-weight configuration for tests and demos: 2048-d regions and 4-d boxes like the real model, the
+    /// bundled bert-base-uncased vocabulary, hidden 128 with 2 heads, l=2, x=1, r=1.
+    /// </summary>
+    public static LxmertConfig TinyConfig { get; } = new() { HiddenSize = 128, NumAttentionHeads = 2, IntermediateSize = 512, LLayers = 2, XLayers = 1, RLayers = 1 };
+
+    /// <summary>Answers of the VQA v2 head (airsplay/lxmert data/vqa/trainval_label2ans.json).</summary>
+    public const int VqaAnswers = 3129;
+
+    /// <summary>
+    /// Answers of the GQA head: airsplay/lxmert data/gqa/trainval_label2ans.json, num_qa_labels of the Hugging Face
+    /// LXMERT GQA configs (unc-nlp/lxmert-gqa-uncased, eltoto1219/lxmert-gqa-untuned).
+    /// </summary>
+    public const int GqaAnswers = 1842;
+
     public override IEnumerable<ModelPreset> Presets
     {
         get
@@ -66,7 +81,7 @@ public sealed class LxmertFamily : ModelFamily
                 Tokenizer = "bert-wordpiece (bert-base-uncased)",
                 WeightsSource = "airsplay/lxmert model_LXRT.pth (pretrained, README) or Hugging Face unc-nlp/lxmert-base-uncased",
             };
-            var vqa = config with { NumQaLabels = 3129 };
+            var vqa = config with { NumQaLabels = VqaAnswers };
             yield return new ModelPreset
             {
                 Name = "lxmert-vqa",
@@ -78,6 +93,34 @@ public sealed class LxmertFamily : ModelFamily
                 CheckpointFormats = Formats,
                 Tokenizer = "bert-wordpiece (bert-base-uncased)",
                 WeightsSource = "Hugging Face unc-nlp/lxmert-vqa-uncased, or a VQAModel checkpoint of airsplay/lxmert src/tasks/vqa.py",
+                Heads = new[] { "answer_head (VQA v2, 3129 answers)" },
+            };
+            var gqa = config with { NumQaLabels = GqaAnswers };
+            yield return new ModelPreset
+            {
+                Name = "lxmert-gqa",
+                Family = Name,
+                Description = $"LXMERT fine-tuned for GQA: the backbone and an answer head (Linear, GELU, LayerNorm, Linear) over {GqaAnswers} answers",
+                Config = gqa,
+                Build = () => new LxmertForQuestionAnswering(gqa, gqa.NumQaLabels),
+                KeyMapFor = _ => QuestionAnsweringKeyMap,
+                CheckpointFormats = Formats,
+                Tokenizer = "bert-wordpiece (bert-base-uncased)",
+                WeightsSource = "Hugging Face unc-nlp/lxmert-gqa-uncased, or a GQAModel checkpoint of airsplay/lxmert src/tasks/gqa.py (answers: data/gqa/trainval_label2ans.json)",
+                Heads = new[] { $"answer_head (GQA, {GqaAnswers} answers; runs with modelzoo vqa --answers)" },
+            };
+            var tiny = TinyConfig with { NumQaLabels = VqaAnswers };
+            yield return new ModelPreset
+            {
+                Name = "lxmert-tiny-vqa",
+                Family = Name,
+                Description = "A small LXMERT with the VQA head (l=2, x=1, r=1, hidden 128, 2 heads; 2048-d regions, 3129 answers), random weights for tests and demos",
+                Config = tiny,
+                Build = () => new LxmertForQuestionAnswering(tiny, tiny.NumQaLabels),
+                KeyMapFor = _ => QuestionAnsweringKeyMap,
+                CheckpointFormats = Formats,
+                Tokenizer = "bert-wordpiece (bert-base-uncased, bundled)",
+                WeightsSource = "none (random initialisation)",
                 Heads = new[] { "answer_head (VQA v2, 3129 answers)" },
             };
             yield return new ModelPreset

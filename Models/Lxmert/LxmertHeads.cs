@@ -1,6 +1,7 @@
 using ModelZoo.Attention.Layers;
 using ModelZoo.Models.Common;
 using ModelZoo.Models.TwoStream;
+using ModelZoo.Processing.Regions;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -46,7 +47,7 @@ public sealed class LxmertForQuestionAnswering : nn.Module, IRegionVqaModel
     public int MaxRegions => int.MaxValue;
 
     /// <summary>
-    /// Boxes become x1/W, y1/H, x2/W, y2/H. Unlike the original VQA task (every image has 36 boxes, so it passes no
+    /// Boxes become x1/W, y1/H, x2/W, y2/H (<see cref="BoxFeatures.Lxmert(Tensor, double, double)"/>). Unlike the original VQA task (every image has 36 boxes, so it passes no
     /// visual mask), images with fewer regions are padded and masked, which gives each question the result it has alone.
     /// </summary>
     public Tensor AnswerLogits(IReadOnlyList<RegionVqaInput> questions)
@@ -70,10 +71,8 @@ public sealed class LxmertForQuestionAnswering : nn.Module, IRegionVqaModel
             {
                 var q = questions[i];
                 long n = Math.Min(q.Features.shape[0], MaxRegions);
-                float w = q.ImageWidth, h = q.ImageHeight;
-                var scale = tensor(new[] { 1 / w, 1 / h, 1 / w, 1 / h });
                 features[i, TensorIndex.Slice(0, n)] = q.Features.narrow(0, 0, n).to(weight.dtype, weight.device);
-                boxes[i, TensorIndex.Slice(0, n)] = (q.Boxes.narrow(0, 0, n).to(ScalarType.Float32) * scale).to(weight.dtype, weight.device);
+                boxes[i, TensorIndex.Slice(0, n)] = BoxFeatures.Lxmert(q.Boxes.narrow(0, 0, n), q.ImageWidth, q.ImageHeight).to(weight.dtype, weight.device);
                 regionMask[i, TensorIndex.Slice(0, n)] = 1;
             }
         }

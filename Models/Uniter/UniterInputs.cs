@@ -65,18 +65,10 @@ public sealed record UniterInputs(Tensor InputIds, Tensor PositionIds, Tensor Im
     }
 
     /// <summary>
-    /// UNITER's 7-d box features from pixel corners: x1, y1, x2, y2 divided by the image width/height, then the
-    /// normalised width, height and area. boxes [N, 4] (x1, y1, x2, y2 in pixels) → [N, 7].
+    /// UNITER's 7-d box features from pixel corners (<see cref="Processing.Regions.BoxFeatures.Uniter(Tensor, double, double)"/>,
+    /// as its feature extraction writes norm_bb): x1, y1, x2, y2 divided by the image width/height, the width and height
+    /// over the image's, and their product. boxes [N, 4] (x1, y1, x2, y2 in pixels) → [N, 7].
     /// </summary>
-    public static Tensor BoxFeatures(Tensor corners, double imageWidth, double imageHeight)
-    {
-        if (corners.dim() != 2 || corners.shape[1] != 4) throw new ArgumentException($"boxes must be [N, 4] (x1, y1, x2, y2), got [{string.Join(", ", corners.shape)}]");
-        if (imageWidth <= 0 || imageHeight <= 0) throw new ArgumentException($"image size must be positive, got {imageWidth}x{imageHeight}");
-        var c = corners.to(ScalarType.Float32);
-        var scale = tensor(new[] { (float)imageWidth, (float)imageHeight, (float)imageWidth, (float)imageHeight });
-        var n = c / scale;
-        var w = n[.., 2] - n[.., 0];
-        var h = n[.., 3] - n[.., 1];
-        return cat(new[] { n, w.unsqueeze(1), h.unsqueeze(1), (w * h).unsqueeze(1) }, 1);
-    }
+    public static Tensor BoxFeatures(Tensor corners, double imageWidth, double imageHeight) =>
+        Processing.Regions.BoxFeatures.Uniter(corners, imageWidth, imageHeight);
 }

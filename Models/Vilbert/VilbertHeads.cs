@@ -1,6 +1,7 @@
 using ModelZoo.Attention.Layers;
 using ModelZoo.Models.Common;
 using ModelZoo.Models.TwoStream;
+using ModelZoo.Processing.Regions;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -24,24 +25,35 @@ public sealed class VilbertImagePredictionHead : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor visual) => decoder.forward(transform.forward(visual));
 }
 
-/// <summary>The pretraining heads ("cls"): masked-token prediction (tied decoder), alignment, region-class prediction.</summary>
+/// <summary>
+/// The pretraining heads ("cls", BertPreTrainingHeads): masked-token prediction (tied decoder), region-class
+/// prediction, and alignment over the pooled vectors fused by fusion_method through this head's own dropout (0.1),
+/// as in the reference, so in training its mask is drawn apart from the task heads' dropout.
+/// </summary>
 public sealed class VilbertPreTrainingHeads : nn.Module
 {
     readonly TiedLanguageModelHead predictions;
     readonly Linear bi_seq_relationship;
     readonly VilbertImagePredictionHead imagePredictions;
+    readonly Dropout dropout;
+    readonly string _fusionMethod;
 
     public VilbertPreTrainingHeads(VilbertConfig config, Func<Tensor> wordEmbeddings) : base("cls")
     {
         predictions = new TiedLanguageModelHead(config.HiddenSize, config.VocabSize, Activations.Parse(config.HiddenAct), wordEmbeddings);
         bi_seq_relationship = nn.Linear(config.BiHiddenSize, 2);
         imagePredictions = new VilbertImagePredictionHead(config);
+        dropout = nn.Dropout(0.1);
+        _fusionMethod = config.FusionMethod;
         RegisterComponents();
     }
 
-    /// <summary>Token logits [B, L, vocab], region-class logits [B, R, v_target_size], alignment logits of the fused pooled vector [B, 2].</summary>
-    public (Tensor Text, Tensor Visual, Tensor Alignment) forward(Tensor sequenceText, Tensor sequenceVisual, Tensor fusedPooled) =>
-        (predictions.forward(sequenceText), imagePredictions.forward(sequenceVisual), bi_seq_relationship.forward(fusedPooled));
+    /// <summary>Token logits [B, L, vocab], region-class logits [B, R, v_target_size], alignment logits [B, 2].</summary>
+    public (Tensor Text, Tensor Visual, Tensor Alignment) forward(Tensor sequenceText, Tensor sequenceVisual, Tensor pooledText, Tensor pooledVisual)
+    {
+        var fused = dropout.forward(_fusionMethod == "sum" ? pooledText + pooledVisual : pooledText * pooledVisual);
+        return (predictions.forward(sequenceText), imagePredictions.forward(sequenceVisual), bi_seq_relationship.forward(fused));
+    }
 }
 
 /// <summary>Every output of VILBertForVLTasks, named as in the reference (its misspelling "linguisic" kept in the keys only).</summary>
@@ -114,7 +126,7 @@ public sealed class VilbertForVLTasks : nn.Module, IRegionVqaModel
     {
         var o = bert.forward(inputTxt, inputImgs, imageLoc, tokenTypeIds, attentionMask, imageAttentionMask, taskIds);
         var pooled = Fuse(o);
-        var (linguistic, vision, alignment) = cls.forward(o.SequenceOutputText, o.SequenceOutputVisual, pooled);
+        var (linguistic, vision, alignment) = cls.forward(o.SequenceOutputText, o.SequenceOutputVisual, o.PooledOutputText, o.PooledOutputVisual);
         Tensor? binary = pooled.shape[0] % 2 == 0 ? vil_binary_prediction.forward(pooled.view(-1, 2 * pooled.shape[1])) : null;
         return new VilbertTaskOutput(o,
             vil_prediction.forward(pooled),
@@ -176,7 +188,8 @@ public static class VilbertRegions
 {
     /// <summary>
     /// Region 0 is the whole image (mean feature, location 0, 0, 1, 1, 1); each detector box becomes x1/W, y1/H, x2/W,
-    /// y2/H and its area over the image area. Returns features [N, R+1, F], locations [N, R+1, 5], mask [N, R+1].
+    /// y2/H and its area over the image area (<see cref="BoxFeatures"/>, as for feature files). Returns features
+    /// [N, R+1, F], locations [N, R+1, 5], mask [N, R+1].
     /// </summary>
     public static (Tensor Features, Tensor Locations, Tensor Mask) Batch(IReadOnlyList<RegionVqaInput> items, int featureSize, int maxRegions,
                                                                           ScalarType dtype, Device device)
@@ -194,19 +207,12 @@ public static class VilbertRegions
         for (int i = 0; i < items.Count; i++)
         {
             var item = items[i];
-            var all = item.Features.to(ScalarType.Float32);
-            long n = Math.Min(all.shape[0], maxRegions);
+            long n = Math.Min(item.Features.shape[0], maxRegions);
             // The whole-image feature is the mean over every detector region (before the cut to max_region_num).
-            var global = all.mean(new long[] { 0 });
-            var boxes = item.Boxes.to(ScalarType.Float32).narrow(0, 0, n);
-            double w = item.ImageWidth, h = item.ImageHeight;
-            var area = (boxes.select(1, 3) - boxes.select(1, 1)) * (boxes.select(1, 2) - boxes.select(1, 0)) / (w * h);
-            var scale = tensor(new[] { (float)(1 / w), (float)(1 / h), (float)(1 / w), (float)(1 / h) });
-            var loc = cat(new[] { boxes * scale, area.unsqueeze(1) }, 1);
-            features[i, 0] = global.to(dtype, device);
-            features[i, TensorIndex.Slice(1, n + 1)] = all.narrow(0, 0, n).to(dtype, device);
-            locations[i, 0] = tensor(new float[] { 0, 0, 1, 1, 1 }).to(dtype, device);
-            locations[i, TensorIndex.Slice(1, n + 1)] = loc.to(dtype, device);
+            features[i, 0] = BoxFeatures.VilbertMeanFeature(item.Features).to(dtype, device);
+            features[i, TensorIndex.Slice(1, n + 1)] = item.Features.narrow(0, 0, n).to(dtype, device);
+            locations[i, 0] = BoxFeatures.VilbertWholeImageLocation(device)[0].to(dtype);
+            locations[i, TensorIndex.Slice(1, n + 1)] = BoxFeatures.VilbertLocations(item.Boxes.narrow(0, 0, n), item.ImageWidth, item.ImageHeight).to(dtype, device);
             mask[i, TensorIndex.Slice(0, n + 1)] = 1;
         }
         return (features, locations, mask);

@@ -84,33 +84,40 @@ public class LxmertTests : TwoStream.SingleThreadedTests
         finally { Directory.Delete(dir, true); }
     }
 
-    /// <summary>lxmert-base = LXRTModel / LxmertModel at l=9, x=5, r=5 with BERT-base widths.</summary>
-    public static long LxmertBaseParameters()
+    /// <summary>LXRTModel / LxmertModel: vocabulary 30522, 512 positions, 2 types, 2048-d features, 4-d boxes.</summary>
+    public static long LxmertBackboneParameters(long h, long intermediate, long l, long x, long r)
     {
-        long h = 768;
         long embeddings = (30522 + 512 + 2) * h + LayerNorm(h);                               // words, positions, types, LayerNorm
         long visualEncoder = Linear(2048, h) + LayerNorm(h) + Linear(4, h) + LayerNorm(h);    // visn_fc + LN, box_fc + LN
         long attentionBlock = 4 * Linear(h, h) + LayerNorm(h);                                 // q, k, v, output dense, LayerNorm
-        long feedForward = Linear(h, 3072) + Linear(3072, h) + LayerNorm(h);
+        long feedForward = Linear(h, intermediate) + Linear(intermediate, h) + LayerNorm(h);
         long crossLayer = 3 * attentionBlock + 2 * feedForward;                                // visual_attention (shared), lang/visn self-att, two FFNs
         long pooler = Linear(h, h);
-        return embeddings + visualEncoder + (9 + 5) * BertLayer(h, 3072) + 5 * crossLayer + pooler;
+        return embeddings + visualEncoder + (l + r) * BertLayer(h, intermediate) + x * crossLayer + pooler;
     }
+
+    /// <summary>lxmert-base = LXRTModel / LxmertModel at l=9, x=5, r=5 with BERT-base widths.</summary>
+    public static long LxmertBaseParameters() => LxmertBackboneParameters(768, 3072, 9, 5, 5);
 
     [Test]
     public void PresetCountsEqualTheArithmeticOfThePublishedConfig()
     {
         long h = 768;
         long vqa = LxmertBaseParameters() + AnswerClassifier(h, 2 * h, 3129);
+        long gqa = LxmertBaseParameters() + AnswerClassifier(h, 2 * h, 1842);                // GQA answer table of the original (data/gqa)
         long pretraining = LxmertBaseParameters()
                            + Linear(h, h) + LayerNorm(h) + 30522                           // cls.predictions: transform, bias (decoder tied)
                            + Linear(h, 2)                                                  // cls.seq_relationship
                            + Linear(h, h) + LayerNorm(h) + Linear(h, 1600) + Linear(h, 400) + Linear(h, 2048) // obj_predict_head
                            + AnswerClassifier(h, 2 * h, 9500);                              // answer_head
+        long tinyVqa = LxmertBackboneParameters(128, 512, 2, 1, 1) + AnswerClassifier(128, 256, 3129);
         Assert.That(LxmertBaseParameters(), Is.EqualTo(207_936_768L));
         Assert.That(vqa, Is.EqualTo(213_930_297L));
         Assert.That(pretraining, Is.EqualTo(228_051_752L));
-        var expected = new Dictionary<string, long> { ["lxmert-base"] = LxmertBaseParameters(), ["lxmert-vqa"] = vqa, ["lxmert-base-pretraining"] = pretraining };
+        var expected = new Dictionary<string, long>
+        {
+            ["lxmert-base"] = LxmertBaseParameters(), ["lxmert-vqa"] = vqa, ["lxmert-gqa"] = gqa, ["lxmert-base-pretraining"] = pretraining, ["lxmert-tiny-vqa"] = tinyVqa,
+        };
         var catalog = ModelCatalog.Default;
         foreach (var (name, count) in expected)
         {
@@ -122,6 +129,8 @@ public class LxmertTests : TwoStream.SingleThreadedTests
             using var model = catalog.Create(name);
             Assert.That(model.parameters().Sum(p => p.numel()), Is.EqualTo(count), name);
         }
+        using var gqaModel = catalog.Create<LxmertForQuestionAnswering>("lxmert-gqa");
+        Assert.That((gqaModel.AnswerCount, gqaModel.MaxQuestionTokens), Is.EqualTo((1842, 20)), "MAX_GQA_LENGTH is 20 as for VQA");
     }
 
     /// <summary>Writes the fixture's weights under other key layouts and checks each loads into the model it is meant for.</summary>
@@ -272,12 +281,20 @@ public class LxmertTests : TwoStream.SingleThreadedTests
         var ids = randint(1, 60, new long[] { 2, 8 });
         var feats = randn(2, 6, 10);
         var pos = rand(2, 6, 4);
-        AssertNoMemoryGrowth(() =>
+        // The region VQA path too: box encoding and padding of two images with different region counts.
+        var questions = new[]
+        {
+            new ModelZoo.Models.TwoStream.RegionVqaInput(new long[] { 2, 9, 8, 3 }, randn(5, 10), tensor(new float[] { 10, 20, 110, 90 }).expand(5, 4).contiguous(), 200, 100),
+            new ModelZoo.Models.TwoStream.RegionVqaInput(new long[] { 2, 7, 3 }, randn(3, 10), tensor(new float[] { 0, 0, 50, 40 }).expand(3, 4).contiguous(), 50, 40),
+        };
+        // 400 warm-up passes: glibc's arenas and the allocator keep growing over the first few hundred tiny passes.
+        MemoryGrowth.AssertSteady(() =>
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             model.forward(ids, feats, pos);
-        });
+            ((ModelZoo.Models.TwoStream.IRegionVqaModel)model).AnswerLogits(questions);
+        }, warmup: 400);
     }
 
     [Test]

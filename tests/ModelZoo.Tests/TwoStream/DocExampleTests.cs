@@ -1,38 +1,40 @@
-using ModelZoo.Models.Lxmert;
-using ModelZoo.Models.TwoStream;
+using ModelZoo.Models.OneStream;
+using ModelZoo.Processing.Regions;
 using ModelZoo.Tests.Support;
-using ModelZoo.Tokenization;
-using ModelZoo.Tokenization.Bert;
-using ModelZoo.Weights;
 using NUnit.Framework;
-using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.TwoStream;
 
-/// <summary>The C# example of docs/two-stream.md, line for line, on a small LXMERT instead of the 214M-parameter preset.</summary>
+/// <summary>The C# example of docs/two-stream.md, line for line, through the catalog with the tiny presets and files written here.</summary>
 public class DocExampleTests : SingleThreadedTests
 {
-    [Test]
-    public void TheVqaExampleRuns()
+    [TestCase("lxmert-tiny-vqa", 41)]
+    [TestCase("vilbert-tiny-multitask", 42)]
+    public void TheVqaExampleRuns(string preset, int seed)
     {
         var dir = TestPaths.TempDirectory();
         try
         {
-            var file = Path.Combine(dir, "val2014_000000262148.safetensors");
-            SafetensorsBuilder.Write(file, new Dictionary<string, Tensor> { ["features"] = rand(7, 2048), ["boxes"] = tensor(new float[,] { { 10, 20, 300, 400 } }).expand(7, 4).contiguous() });
-            var answers = Enumerable.Range(0, 3129).Select(i => $"answer {i}").ToArray();
+            var weights = TwoStreamVqaCommandTests.SaveCheckpoint(dir, preset, seed);
+            var answers = TwoStreamVqaCommandTests.SaveAnswers(dir, 3129);
+            var tsv = Path.Combine(dir, "val2014_obj36.tsv");
+            var image = TwoStreamVqaCommandTests.Regions("262148", 10, seed);
+            File.WriteAllLines(tsv, new[] { RegionFeatureTsv.Format(TwoStreamVqaCommandTests.Regions("57870", 6, seed + 1)), RegionFeatureTsv.Format(image) });
+            var printed = new List<string>();
 
-            using var model = new LxmertForQuestionAnswering(new LxmertConfig { LLayers = 1, XLayers = 1, RLayers = 1, HiddenSize = 64, NumAttentionHeads = 4, IntermediateSize = 64 }, 3129);
-            model.eval();
-            var vqa = (IRegionVqaModel)model;
-            var question = BertWordPieceTokenizer.BaseUncased().Encode("what is the man holding?", new() { MaxLength = vqa.MaxQuestionTokens, Padding = Padding.None });
-            using var regions = new SafetensorsReader(file);
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var logits = vqa.AnswerLogits(new[] { new RegionVqaInput(question.InputIds.Select(i => (long)i).ToArray(), regions.Read("features"), regions.Read("boxes"), 640, 480) });
-            var answer = answers[(int)logits.argmax(1).item<long>()];
-            Assert.That(answer, Does.StartWith("answer "));
-            Assert.That(question.InputIds, Is.EqualTo(new[] { 101, 2054, 2003, 1996, 2158, 3173, 1029, 102 }));
+            // docs/two-stream.md, "VQA on region features (C#)":
+            using var vqa = VqaPipeline.Load(preset, weights, answers);
+            using var features = RegionFeatureTsvIndex.Build(tsv);
+            var regions = DetectorRegions.From(features.Read("262148"));
+            foreach (var a in vqa.Answer(regions, "What is the man holding?"))
+                printed.Add($"{a.Answer,-12} {a.Score:0.000}");
+
+            Assert.That(printed, Has.Count.EqualTo(5));
+            Assert.That(printed, Has.All.Match(@"^a\d+ +0\.\d{3}$"));
+            // The regions read back from the TSV are the ones written, so the answers equal those of the regions given directly.
+            var direct = vqa.Answer(DetectorRegions.From(image), "What is the man holding?");
+            Assert.That(printed, Is.EqualTo(direct.Select(a => $"{a.Answer,-12} {a.Score:0.000}")));
+            Assert.That(vqa.EncodeQuestion("What is the man holding?"), Is.EqualTo(new long[] { 101, 2054, 2003, 1996, 2158, 3173, 1029, 102 }));
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -36,6 +36,39 @@ public class RegionVqaTests : SingleThreadedTests
         Assert.That(MaxAbs(cutLocations[0], expected.narrow(0, 0, 3)), Is.LessThan(1e-6));
     }
 
+    [Test]
+    public void TheModelsBuildTheirBoxInputsWithTheFeatureFileFunctions()
+    {
+        // One implementation: the models' region inputs equal BoxFeatures on the same regions, bit for bit.
+        var random = new Random(5);
+        var r = new ModelZoo.Processing.Regions.RegionFeatures
+        {
+            ImageId = "1", ImageWidth = 333, ImageHeight = 217, BoxCount = 7, FeatureSize = 6,
+            Features = Enumerable.Range(0, 42).Select(_ => (float)random.NextDouble() * 3).ToArray(),
+            Boxes = Enumerable.Range(0, 7).SelectMany(_ => { float x = (float)random.NextDouble() * 150, y = (float)random.NextDouble() * 100; return new[] { x, y, x + 1.7f + (float)random.NextDouble() * 170, y + 3.1f + (float)random.NextDouble() * 110 }; }).ToArray(),
+        };
+        var regions = ModelZoo.Models.OneStream.DetectorRegions.From(r);
+        var input = new RegionVqaInput(new long[] { 2, 9, 3 }, regions.Features, regions.Boxes!, regions.ImageWidth, regions.ImageHeight);
+
+        var (features, locations, _) = VilbertRegions.Batch(new[] { input }, 6, 100, ScalarType.Float32, CPU);
+        var (expectedFeatures, expectedLocations, count) = ModelZoo.Processing.Regions.BoxFeatures.Vilbert(r);
+        Assert.That(features[0].data<float>().ToArray(), Is.EqualTo(expectedFeatures));
+        Assert.That(locations[0].data<float>().ToArray(), Is.EqualTo(expectedLocations));
+        Assert.That(count, Is.EqualTo(8));
+
+        // LXMERT: the answer logits equal the model run on BoxFeatures.Lxmert of the same file.
+        using var lxmert = TinyLxmert();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var logits = ((IRegionVqaModel)lxmert).AnswerLogits(new[] { input });
+        var boxes = tensor(ModelZoo.Processing.Regions.BoxFeatures.Lxmert(r), new long[] { 1, 7, 4 });
+        var (_, direct) = lxmert.forward(tensor(new long[,] { { 2, 9, 3 } }), regions.Features.unsqueeze(0), boxes, ones(1, 3, dtype: ScalarType.Int64), ones(1, 7, dtype: ScalarType.Int64));
+        Assert.That(MaxAbs(logits, direct), Is.EqualTo(0));
+        // UNITER's collate-side boxes are the same function as its feature-file boxes.
+        var uniter = ModelZoo.Models.Uniter.UniterInputs.BoxFeatures(regions.Boxes!, r.ImageWidth, r.ImageHeight);
+        Assert.That(uniter.data<float>().ToArray(), Is.EqualTo(ModelZoo.Processing.Regions.BoxFeatures.Uniter(r)));
+    }
+
     static VilbertForVLTasks TinyVilbert()
     {
         manual_seed(21);

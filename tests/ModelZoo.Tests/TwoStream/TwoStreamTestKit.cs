@@ -1,4 +1,3 @@
-using ModelZoo.Attention.Diagnostics;
 using NUnit.Framework;
 using static TorchSharp.torch;
 
@@ -22,21 +21,6 @@ public static class TwoStreamTestKit
         4 * Linear(hidden, hidden) + LayerNorm(hidden) + Linear(hidden, intermediate) + Linear(intermediate, hidden) + LayerNorm(hidden);
     /// <summary>Linear, GELU, LayerNorm, Linear.</summary>
     public static long AnswerClassifier(long input, long hidden, long answers) => Linear(input, hidden) + LayerNorm(hidden) + Linear(hidden, answers);
-
-    /// <summary>Runs <paramref name="pass"/> 30 times to warm up, then 200 times, and checks RSS grew less than 3%.</summary>
-    public static void AssertNoMemoryGrowth(Action pass)
-    {
-        for (int i = 0; i < 30; i++) pass();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        long before = ProcessMemory.ResidentBytes();
-        for (int i = 0; i < 200; i++) pass();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        long after = ProcessMemory.ResidentBytes();
-        Assume.That(before, Is.GreaterThan(0), "no /proc here");
-        Assert.That((after - before) / (double)before, Is.LessThan(0.03), $"RSS {before / 1e6:0.0} MB -> {after / 1e6:0.0} MB");
-    }
 }
 
 /// <summary>

@@ -83,6 +83,31 @@ public class VilbertTests : TwoStream.SingleThreadedTests
     }
 
     [Test]
+    public void FrozenLayersGetNoGradients()
+    {
+        // Schedule t0* t1* t2 v0* c0 t3 t4 v1 c1 v2 t5: text layers 0-1 and visual layer 0 run without gradients.
+        manual_seed(17);
+        var config = Tiny(new[] { 1, 2 }, new[] { 3, 5 }, textLayers: 6, fixedT: 2, fixedV: 1);
+        using var model = new VilbertModel(config);
+        model.eval();
+        var o = model.forward(randint(1, 50, new long[] { 2, 6 }), randn(2, 4, 12), rand(2, 4, 5), taskIds: ones(2, 1, dtype: ScalarType.Int64));
+        (o.SequenceOutputText.sum() + o.SequenceOutputVisual.sum() + o.PooledOutputText.sum() + o.PooledOutputVisual.sum()).backward();
+
+        static List<(string Name, bool HasGrad)> Grads(nn.Module m) => m.named_parameters().Select(p => (p.name, p.parameter.grad is not null)).ToList();
+        var encoder = model.Encoder;
+        foreach (var (module, name) in new[] { (encoder.TextLayer(0), "text layer 0"), (encoder.TextLayer(1), "text layer 1"), (encoder.VisualLayer(0), "visual layer 0") })
+            Assert.That(Grads(module).Where(g => g.HasGrad).Select(g => g.Name), Is.Empty, $"{name} is frozen");
+        foreach (var (module, name) in new[] { (encoder.TextLayer(2), "text layer 2"), (encoder.VisualLayer(1), "visual layer 1"), (encoder.TextLayer(5), "text layer 5") })
+            Assert.That(Grads(module).Where(g => !g.HasGrad).Select(g => g.Name), Is.Empty, $"{name} trains");
+        // Co-attention layer 0 trains; only q_dense1/q_dense2, which the reference never calls, get no gradient.
+        var coGrads = Grads(encoder.CoLayer(0));
+        Assert.That(coGrads.Where(g => !g.HasGrad).Select(g => g.Name), Is.All.Contain("q_dense"));
+        Assert.That(coGrads.Count(g => g.HasGrad), Is.GreaterThan(coGrads.Count / 2));
+        // Nothing before the frozen visual layer trains through it: the region embeddings get no gradient either.
+        Assert.That(Grads(model.ImageEmbeddings).Where(g => g.HasGrad).Select(g => g.Name), Is.Empty);
+    }
+
+    [Test]
     public void InvalidPlacementsAreClearErrors()
     {
         var e = Assert.Throws<ArgumentException>(() => Tiny(new[] { 0, 5 }, new[] { 1, 3 }).Validated("cfg.json"));
@@ -161,46 +186,64 @@ public class VilbertTests : TwoStream.SingleThreadedTests
         Assert.That((config.VHiddenSize, config.BiHiddenSize, config.VNumAttentionHeads, config.TaskSpecificTokens), Is.EqualTo((24, 8, 2, true)));
     }
 
-    /// <summary>vilbert-base = the two-stream BertModel at bert_base_6layer_6conect (no heads).</summary>
-    public static long VilbertBaseParameters(bool taskTokens)
+    /// <summary>The widths a parameter count depends on (published: bert_base_6layer_6conect; tiny: the vilbert-tiny-multitask preset).</summary>
+    public sealed record Widths(long T, long TLayers, long TIntermediate, long V, long VLayers, long VIntermediate, long Bi, long CoLayers)
     {
-        long t = 768, v = 1024, bi = 1024;
+        public static Widths Published { get; } = new(768, 12, 3072, 1024, 6, 1024, 1024, 6);
+        public static Widths Tiny { get; } = new(128, 2, 512, 128, 2, 256, 128, 2);
+    }
+
+    /// <summary>The two-stream BertModel (no heads): vocabulary 30522, 512 positions, 2 types, 2048-d regions.</summary>
+    public static long VilbertBackboneParameters(Widths w, bool taskTokens)
+    {
+        long t = w.T, v = w.V, bi = w.Bi;
         long embeddings = (30522 + 512 + 2 + (taskTokens ? 20 : 0)) * t + LayerNorm(t);          // words, positions, types (+ 20 tasks), LayerNorm
         long imageEmbeddings = Linear(2048, v) + Linear(5, v) + LayerNorm(v);                      // features, 5-d locations, LayerNorm
         long coLayer = 3 * Linear(v, bi) + 3 * Linear(t, bi)                                       // query1/key1/value1, query2/key2/value2
                        + 2 * Linear(bi, v) + LayerNorm(v) + 2 * Linear(bi, t) + LayerNorm(t)     // dense1, q_dense1, LayerNorm1, dense2, q_dense2, LayerNorm2
-                       + Linear(v, 1024) + Linear(1024, v) + LayerNorm(v)                         // v_intermediate (v_intermediate_size), v_output
-                       + Linear(t, 3072) + Linear(3072, t) + LayerNorm(t);                        // t_intermediate (intermediate_size), t_output
+                       + Linear(v, w.VIntermediate) + Linear(w.VIntermediate, v) + LayerNorm(v)   // v_intermediate (v_intermediate_size), v_output
+                       + Linear(t, w.TIntermediate) + Linear(w.TIntermediate, t) + LayerNorm(t);  // t_intermediate (intermediate_size), t_output
         long poolers = Linear(t, bi) + Linear(v, bi);
-        return embeddings + imageEmbeddings + 12 * BertLayer(t, 3072) + 6 * BertLayer(v, 1024) + 6 * coLayer + poolers;
+        return embeddings + imageEmbeddings + w.TLayers * BertLayer(t, w.TIntermediate) + w.VLayers * BertLayer(v, w.VIntermediate) + w.CoLayers * coLayer + poolers;
     }
 
-    /// <summary>vilbert-multitask = VILBertForVLTasks: backbone with task tokens, "cls" pretraining heads, task heads.</summary>
-    public static long VilbertMultitaskParameters()
+    /// <summary>vilbert-base = the two-stream BertModel at bert_base_6layer_6conect (no heads).</summary>
+    public static long VilbertBaseParameters(bool taskTokens) => VilbertBackboneParameters(Widths.Published, taskTokens);
+
+    /// <summary>VILBertForVLTasks: backbone with task tokens, "cls" pretraining heads, task heads.</summary>
+    public static long VilbertMultitaskParameters(Widths w)
     {
-        long t = 768, v = 1024, bi = 1024;
+        long t = w.T, v = w.V, bi = w.Bi;
         long cls = Linear(t, t) + LayerNorm(t) + 30522                       // predictions: transform, bias (decoder tied to the word embeddings)
                    + Linear(bi, 2)                                           // bi_seq_relationship
                    + Linear(v, v) + LayerNorm(v) + Linear(v, 1601);          // imagePredictions: transform, decoder to v_target_size
         long heads = AnswerClassifier(bi, 2 * bi, 3129) + AnswerClassifier(bi, 2 * bi, 1533) + AnswerClassifier(2 * bi, 2 * bi, 2)
                      + Linear(bi, 1) + Linear(bi, 3) + Linear(v, 1) + Linear(t, 1); // vil_logit, vil_tri_prediction, vision_logit, linguisic_logit
-        return VilbertBaseParameters(taskTokens: true) + cls + heads;
+        return VilbertBackboneParameters(w, taskTokens: true) + cls + heads;
     }
+
+    public static long VilbertMultitaskParameters() => VilbertMultitaskParameters(Widths.Published);
 
     [Test]
     public void PresetCountsEqualTheArithmeticOfThePublishedConfig()
     {
         Assert.That(VilbertBaseParameters(false), Is.EqualTo(246_726_656L));
         Assert.That(VilbertMultitaskParameters(), Is.EqualTo(268_028_859L));
-        var catalog = ModelCatalog.Default;
-        Assert.That(catalog.Describe("vilbert-base").Parameters, Is.EqualTo(VilbertBaseParameters(false)));
-        Assert.That(catalog.Describe("vilbert-multitask").Parameters, Is.EqualTo(VilbertMultitaskParameters()));
-        foreach (var name in new[] { "vilbert-base", "vilbert-multitask" })
+        var expected = new Dictionary<string, long>
         {
+            ["vilbert-base"] = VilbertBaseParameters(false),
+            ["vilbert-multitask"] = VilbertMultitaskParameters(),
+            ["vilbert-tiny-multitask"] = VilbertMultitaskParameters(Widths.Tiny),
+        };
+        var catalog = ModelCatalog.Default;
+        foreach (var (name, count) in expected)
+        {
+            Assert.That(catalog.Describe(name).Parameters, Is.EqualTo(count), name);
             var (code, output, error) = CliRunner.Run("info", name, "--json");
             Assert.That(code, Is.EqualTo(0), error);
             using var json = JsonDocument.Parse(output);
             long reported = json.RootElement.GetProperty("parameters").GetInt64();
+            Assert.That(reported, Is.EqualTo(count), name);
             using var model = catalog.Create(name);
             Assert.That(model.parameters().Sum(p => p.numel()), Is.EqualTo(reported), name);
         }
@@ -259,6 +302,34 @@ public class VilbertTests : TwoStream.SingleThreadedTests
     }
 
     [Test]
+    public void ThePretrainingHeadsDrawTheirOwnDropoutMask()
+    {
+        // Every dropout off but the pretraining heads' own (0.1, as BertPreTrainingHeads): in training the task heads
+        // are then deterministic, while the alignment head still drops out, with a mask of its own.
+        manual_seed(29);
+        var config = Tiny(new[] { 0, 2 }, new[] { 1, 3 }) with
+        {
+            HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0, VHiddenDropoutProb = 0, VAttentionProbsDropoutProb = 0, FusionMethod = "sum",
+        };
+        using var model = new VilbertForVLTasks(config, dropoutProb: 0);
+        model.train();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var ids = randint(1, 50, new long[] { 4, 6 });
+        var feats = randn(4, 5, 12);
+        var locs = rand(4, 5, 5);
+        var tasks = ones(4, 1, dtype: ScalarType.Int64);
+        var a = model.forward(ids, feats, locs, taskIds: tasks);
+        var b = model.forward(ids, feats, locs, taskIds: tasks);
+        Assert.That(MaxAbs(a.VilPrediction, b.VilPrediction), Is.EqualTo(0), "no dropout before the task heads");
+        Assert.That(MaxAbs(a.AlignmentPrediction, b.AlignmentPrediction), Is.GreaterThan(0), "the pretraining heads' own dropout is active");
+        model.eval();
+        var c = model.forward(ids, feats, locs, taskIds: tasks);
+        var d = model.forward(ids, feats, locs, taskIds: tasks);
+        Assert.That(MaxAbs(c.AlignmentPrediction, d.AlignmentPrediction), Is.EqualTo(0));
+    }
+
+    [Test]
     public void RepeatedInferenceDoesNotGrowMemory()
     {
         using var model = TinyTaskModel(5);
@@ -266,12 +337,20 @@ public class VilbertTests : TwoStream.SingleThreadedTests
         var feats = randn(2, 6, 12);
         var locs = rand(2, 6, 5);
         var tasks = ones(2, 1, dtype: ScalarType.Int64);
-        AssertNoMemoryGrowth(() =>
+        // The region VQA path too: whole-image region, box encoding, padding of two images with different region counts.
+        var questions = new[]
+        {
+            new ModelZoo.Models.TwoStream.RegionVqaInput(new long[] { 2, 9, 8, 3 }, randn(5, 12), tensor(new float[] { 10, 20, 110, 90 }).expand(5, 4).contiguous(), 200, 100),
+            new ModelZoo.Models.TwoStream.RegionVqaInput(new long[] { 2, 7, 3 }, randn(3, 12), tensor(new float[] { 0, 0, 50, 40 }).expand(3, 4).contiguous(), 50, 40),
+        };
+        // 400 warm-up passes: glibc's arenas and the allocator keep growing over the first few hundred tiny passes.
+        MemoryGrowth.AssertSteady(() =>
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             model.forward(ids, feats, locs, taskIds: tasks);
-        });
+            ((ModelZoo.Models.TwoStream.IRegionVqaModel)model).AnswerLogits(questions);
+        }, warmup: 400);
     }
 
     [Test]
@@ -309,6 +388,37 @@ public class VilbertTests : TwoStream.SingleThreadedTests
             Assert.That(MaxAbs(a.Backbone.SequenceOutputText, b.SequenceOutputText), Is.EqualTo(0));
             using var outputs = new SafetensorsReader(Path.Combine(fixture, "outputs.safetensors"));
             Assert.That(MaxAbs(b.PooledOutputVisual, outputs.Read("pooled_output_v")), Is.LessThan(1e-4));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
+    public void AMultiTaskCheckpointLoadsIntoTheBackboneWithoutItsTaskEmbeddings()
+    {
+        // multi_task_model.bin layout: module.bert.* with bert.embeddings.task_embeddings, every head, the tied decoder copy.
+        var config = Tiny(new[] { 0, 2 }, new[] { 1, 3 });
+        using var source = TinyTaskModel(23);
+        var dir = TestPaths.TempDirectory();
+        try
+        {
+            var state = source.state_dict().ToDictionary(kv => "module." + kv.Key, kv => kv.Value);
+            state["module.cls.predictions.decoder.weight"] = source.Backbone.Embeddings.WordEmbeddings.weight!;
+            Assert.That(state.Keys, Does.Contain("module.bert.embeddings.task_embeddings.weight"));
+            var path = SafetensorsBuilder.Write(Path.Combine(dir, "multi_task_model.safetensors"), state);
+
+            using var backbone = new VilbertModel(config with { TaskSpecificTokens = false });
+            var report = ModelLoader.Load(backbone, path, VilbertFamily.BackboneKeyMapFor(backbone.Config));
+            Assert.That(report.IsComplete, Is.True, report.ToText());
+            Assert.That(report.Ignored, Does.Contain("module.bert.embeddings.task_embeddings.weight"));
+            // vilbert-base (no task tokens) uses this map; the plain backbone map keeps the task embeddings for a backbone that has them.
+            Assert.That(ModelCatalog.Default.Get("vilbert-base").KeyMapFor!(null!), Is.SameAs(VilbertFamily.BackboneWithoutTaskTokensKeyMap));
+            using var other = new VilbertModel(config with { TaskSpecificTokens = false });
+            var strict = Assert.Throws<CheckpointException>(() => ModelLoader.Load(other, path, VilbertFamily.BackboneKeyMap));
+            Assert.That(strict!.Message, Does.Contain("embeddings.task_embeddings.weight"), "control: without the rule the multi-task file does not fit");
+            Assert.That(report.Ignored.Where(k => k.StartsWith("module.bert.")), Is.EqualTo(new[] { "module.bert.embeddings.task_embeddings.weight" }),
+                "every other backbone tensor is loaded");
+            Assert.That(MaxAbs(backbone.Encoder.CoLayer(1).parameters().First(), source.Backbone.Encoder.CoLayer(1).parameters().First()), Is.EqualTo(0));
+            Assert.That(MaxAbs(backbone.Embeddings.WordEmbeddings.weight!, source.Backbone.Embeddings.WordEmbeddings.weight!), Is.EqualTo(0));
         }
         finally { Directory.Delete(dir, true); }
     }
