@@ -10,7 +10,7 @@ public sealed class VqaCommand : ICliCommand
 {
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "A VQA preset: vilt-b32-vqa (image); uniter-base-vqa, uniter-large-vqa, visualbert-vqa, lxmert-vqa, vilbert-multitask (region features); demos: vilt-tiny, uniter-tiny-vqa, visualbert-tiny", Required = true };
+        var model = new Option<string>("--model") { Description = "A VQA preset: vilt-b32-vqa (image); uniter-base-vqa, uniter-large-vqa, visualbert-vqa, lxmert-vqa, lxmert-gqa, vilbert-multitask (region features); demos: vilt-tiny, uniter-tiny-vqa, visualbert-tiny, lxmert-tiny-vqa, vilbert-tiny-multitask", Required = true };
         var weights = new Option<string?>("--weights") { Description = "Checkpoint file or directory (original or Hugging Face layout); without it the weights are random (demo only)" };
         var image = new Option<string?>("--image") { Description = "An image file (ViLT)" };
         var features = new Option<string?>("--features") { Description = "Detector region features: a bottom-up-attention TSV, a UNITER .npz, or a directory of .npz files (region models)" };
