@@ -89,7 +89,9 @@ public sealed class ProgressReporter : IDisposable
             try
             {
                 using var record = JsonDocument.Parse(line);
-                return !record.RootElement.TryGetProperty("step", out var s) || s.GetInt32() <= step;
+                var root = record.RootElement;
+                if (root.ValueKind != JsonValueKind.Object) return false;
+                return !root.TryGetProperty("step", out var s) || s.ValueKind != JsonValueKind.Number || !s.TryGetInt32(out int n) || n <= step;
             }
             catch (JsonException)
             {

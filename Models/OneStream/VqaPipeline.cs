@@ -140,7 +140,13 @@ public sealed class VqaPipeline : IDisposable
         if (path is not null)
         {
             var fromFile = BertWordPieceTokenizer.FromVocabFile(path, lowerCase: !cased);
-            if (preset.Config is ModelZoo.Models.Common.BertTextConfig { VocabSize: var rows } && fromFile.VocabularySize > rows)
+            int? rows = preset.Config switch
+            {
+                ModelZoo.Models.Common.BertTextConfig bert => bert.VocabSize,
+                ViltConfig vilt => vilt.VocabSize,
+                _ => null,
+            };
+            if (rows is not null && fromFile.VocabularySize > rows)
                 throw new InvalidDataException($"{path}: {fromFile.VocabularySize} tokens, but {preset.Name}'s word embeddings have {rows} rows: give the model's own vocab.txt");
             return fromFile;
         }
@@ -156,9 +162,9 @@ public sealed class VqaPipeline : IDisposable
 
     /// <summary>
     /// ViLT's image processing for this model: shorter side to the model's image_size (384), longer at most 1333/800
-    /// of it, multiples of 32, bicubic as PIL; mean and std 0.5.
+    /// of it, multiples of the patch size (32), bicubic as PIL; mean and std 0.5.
     /// </summary>
-    public ViltImageProcessor? ImageProcessor => _model is ViltModel vilt ? new ViltImageProcessor(vilt.Config.ImageSize) : null;
+    public ViltImageProcessor? ImageProcessor => _model is ViltModel vilt ? new ViltImageProcessor(vilt.Config.ImageSize, multiple: vilt.Config.PatchSize) : null;
 
     /// <summary>ViLT: the top answers for an image file (JPEG, PNG, WebP, BMP, GIF).</summary>
     public IReadOnlyList<VqaAnswer> Answer(string imagePath, string question, int top = 5)

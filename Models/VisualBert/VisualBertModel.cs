@@ -77,7 +77,7 @@ public sealed class VisualBertModel : nn.Module
         embeddings = new VisualBertEmbeddings(config);
         encoder = new BertEncoder(config.NumHiddenLayers, config.LayerOptions() with { Merged = true });
         pooler = new BertPooler(config.HiddenSize, config.HiddenSize);
-        if (config.BypassTransformer) additional_layer = new BertLayer(config.LayerOptions());
+        if (config.BypassTransformer) additional_layer = new BertLayer(config.LayerOptions() with { Merged = true });
         RegisterComponents();
         Initialization.BertStyle(this, config.InitializerRange);
         if (config.SpecialVisualInitialize) embeddings.CopyTextTablesToVisual();

@@ -49,7 +49,8 @@ public static class ShapesRegions
             {
                 int inputs = 3 * CropSide * CropSide;
                 using var _ = NewDisposeScope();
-                projection = (randn(new long[] { inputs, featureSize }, generator: new Generator(0x5EED)) / Math.Sqrt(inputs)).DetachFromDisposeScope();
+                using var generator = new Generator(0x5EED);
+                projection = (randn(new long[] { inputs, featureSize }, generator: generator) / Math.Sqrt(inputs)).DetachFromDisposeScope();
                 Projections[featureSize] = projection;
             }
             return projection;

@@ -41,12 +41,16 @@ public sealed class RegionVqaTaskModels : IFallbackTaskModelProvider
 
     public JsonElement Describe(IDisposable taskModel) => JsonSerializer.SerializeToElement(new { tokenizer = ((RegionVqaAdapter)taskModel).TokenizerName });
 
-    /// <summary>Every top-level module except the backbone (the child holding the most parameters) is a head.</summary>
+    /// <summary>
+    /// Every top-level module except the backbone (the child holding the most parameters) is a head; ViLBERT's task
+    /// token embeddings are new when fine-tuning from pretrained_model.bin, which has none, so they may be missing too.
+    /// </summary>
     static string[] HeadPrefixes(nn.Module model)
     {
         var children = model.named_children().Select(c => (c.name, Count: c.module.parameters().Sum(p => p.numel()))).ToList();
         var backbone = children.MaxBy(c => c.Count).name;
-        return children.Where(c => c.name != backbone).Select(c => c.name + ".").ToArray();
+        var taskTokens = model.named_parameters().Select(p => p.name).Where(n => n.Contains(".task_embeddings.", StringComparison.Ordinal));
+        return children.Where(c => c.name != backbone).Select(c => c.name + ".").Concat(taskTokens).ToArray();
     }
 
     static bool BuildsRegionVqa(ModelPreset preset)

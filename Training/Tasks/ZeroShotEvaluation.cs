@@ -31,28 +31,22 @@ public static class ZeroShotEvaluation
             throw new ArgumentException($"{labelTexts.Count} labels for the {data.Classes.Count} class folders of {folder} ({string.Join(", ", data.Classes)})");
 
         using var classes = classifier.ClassEmbeddings(labelTexts, templates);
-        var rows = new List<Tensor>();
         var predictions = new List<(string, int, int)>();
-        try
+        double top1 = 0, top5 = 0;   // hits, counted batch by batch: nothing per image is kept but the prediction
+        for (int start = 0; start < data.Images.Count; start += batchSize)
         {
-            for (int start = 0; start < data.Images.Count; start += batchSize)
-            {
-                using var scope = NewDisposeScope();
-                var chunk = data.Images.Skip(start).Take(batchSize).ToList();
-                using var images = classifier.ImageProcessor.ProcessFiles(chunk.Select(i => i.Path));
-                var probabilities = classifier.Probabilities(images.Pixels, classes);
-                var predicted = probabilities.argmax(1).data<long>().ToArray();
-                for (int i = 0; i < chunk.Count; i++) predictions.Add((chunk[i].Path, chunk[i].Label, (int)predicted[i]));
-                rows.Add(probabilities.MoveToOuterDisposeScope());
-                progress?.Invoke(Math.Min(start + batchSize, data.Images.Count), data.Images.Count);
-            }
-            using var all = cat(rows.ToArray(), 0);
-            var accuracy = ZeroShotClassification.Accuracy(all, data.Images.Select(i => (long)i.Label).ToList());
-            return new ZeroShotFolderResult(accuracy, data.Classes, labelTexts, predictions);
+            using var scope = NewDisposeScope();
+            var chunk = data.Images.Skip(start).Take(batchSize).ToList();
+            using var images = classifier.ImageProcessor.ProcessFiles(chunk.Select(i => i.Path));
+            var probabilities = classifier.Probabilities(images.Pixels, classes);
+            var truth = chunk.Select(i => (long)i.Label).ToList();
+            top1 += Math.Round(ZeroShotClassification.TopK(probabilities, truth, 1) * chunk.Count);
+            top5 += Math.Round(ZeroShotClassification.TopK(probabilities, truth, 5) * chunk.Count);
+            var predicted = probabilities.argmax(1).data<long>().ToArray();
+            for (int i = 0; i < chunk.Count; i++) predictions.Add((chunk[i].Path, chunk[i].Label, (int)predicted[i]));
+            progress?.Invoke(Math.Min(start + batchSize, data.Images.Count), data.Images.Count);
         }
-        finally
-        {
-            foreach (var row in rows) row.Dispose();
-        }
+        int count = data.Images.Count;
+        return new ZeroShotFolderResult(new TopKAccuracy(top1 / count, top5 / count, count), data.Classes, labelTexts, predictions);
     }
 }

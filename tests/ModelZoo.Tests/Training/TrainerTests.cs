@@ -63,7 +63,7 @@ public class TrainerTests
         string folder = Path.Combine(_dir, "again");
         using (var task = new TinyTask()) new Trainer(Options(folder)).Fit(task);
         string log = Path.Combine(folder, "metrics.jsonl");
-        File.AppendAllText(log, "{\"step\": 11, \"lo");   // a record cut short when the process was killed
+        File.AppendAllText(log, "[1, 2]\n{\"step\": \"x\"}\n{\"step\": 11, \"lo");   // foreign lines, and a record cut short by a kill
         using (var task = new TinyTask(seed: 99))
             new Trainer(Options(folder)).Fit(task, resumeFrom: Path.Combine(folder, "checkpoints", "step-00000004"));
         var steps = File.ReadLines(log).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
