@@ -74,12 +74,15 @@ public sealed class EvalCommand : ICliCommand
             { model, weights, folder, labels, templates, batch, json, device, dtype };
         command.Guard(parse =>
         {
+            using var loadReports = LoadCommand.PrintLoadReports(); // one line per checkpoint load, to stderr
             string name = parse.GetValue(model)!;
             var preset = ModelZoo.Models.Catalog.ModelCatalog.Default.Get(name);
             if (preset.Family != "clip") throw new ArgumentException($"'{name}' is a {preset.Family} model; zero-shot classification needs a CLIP preset (see `modelzoo list --family clip`)");
             string root = parse.GetValue(folder)!;
             if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{root}: image folder not found");
             var labelTexts = parse.GetValue(labels) is string given ? given.Split(',').Select(l => l.Trim()).ToList() : null;
+            if (labelTexts is not null && labelTexts.Any(l => l.Length == 0)) throw new ArgumentException("--labels holds an empty label");
+            if (labelTexts is not null && labelTexts.Distinct(StringComparer.Ordinal).Count() != labelTexts.Count) throw new ArgumentException("--labels repeats a label");
             var templateList = parse.GetValue(templates) is { Length: > 0 } t ? t : ModelZoo.Models.Clip.ClipZeroShotClassifier.DefaultTemplates.ToArray();
             string? weightsPath = parse.GetValue(weights);
             if (weightsPath is null) Console.Error.WriteLine($"modelzoo: note: no --weights given, so {name} has random weights and the accuracy means nothing");

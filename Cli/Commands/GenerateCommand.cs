@@ -112,7 +112,9 @@ public sealed class GenerateCommand : ICliCommand
         // The tokenizer is checked before the model is built (an OpenFlamingo preset takes minutes and gigabytes to build).
         if (request.Prompt is not null && preset.Config is FlamingoConfig flamingoConfig)
             FlamingoPrompts.CheckTokenizer(GenerateTokenizers.Create("gpt2-flamingo", request.Vocab), flamingoConfig);
-        if (request.Prompt is not null && request.Vocab is null && preset.Config is ModelZoo.Models.Mpt.MptConfig or ModelZoo.Models.Llama.LlamaConfig)
+        if (request.Prompt is not null && preset.Config is ModelZoo.Models.Llama.LlamaConfig)
+            throw new ArgumentException($"'{preset.Name}' uses LLaMA's SentencePiece tokenizer, which this library does not read: give the prompt as --prompt-ids");
+        if (request.Prompt is not null && request.Vocab is null && preset.Config is ModelZoo.Models.Mpt.MptConfig)
             throw new ArgumentException($"no tokenizer is bundled for '{preset.Name}' ({preset.Tokenizer ?? preset.Family}): pass --vocab with the model's tokenizer.json, or give the prompt as --prompt-ids");
         using var module = catalog.Create(preset.Name, new ModelCreateOptions
         {

@@ -84,6 +84,9 @@ public class ZeroShotFolderTests
         var (code, _, error) = CliRunner.Run("eval", "zero-shot", "--model", "clip-tiny", "--weights", weights, "--folder", folder, "--labels", "a,b");
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("2 labels for the 4 class folders"));
+        (code, _, error) = CliRunner.Run("eval", "zero-shot", "--model", "clip-tiny", "--weights", weights, "--folder", folder, "--labels", "a,,b,c");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(error, Does.Contain("empty label"));
         (code, _, error) = CliRunner.Run("eval", "zero-shot", "--model", "clip-tiny", "--folder", Path.Combine(folder, "green"));
         Assert.That(code, Is.EqualTo(1));
         Assert.That(error, Does.Contain("at least two class subfolders"));
