@@ -84,6 +84,9 @@ public static class ModelLoader
 
     /// <summary>Calls <paramref name="observer"/> with the report of every <see cref="Load"/> in this flow of execution
     /// until the result is disposed (the CLI prints a summary of each load this way, whichever code path loads).</summary>
+    /// <summary>Tells the current observer about a load made of several (silenced) loads, such as <see cref="MultiFileLoader"/>'s.</summary>
+    internal static void NotifyLoad(LoadReport report) => LoadObserver.Value?.Invoke(report);
+
     public static IDisposable ObserveLoads(Action<LoadReport> observer)
     {
         var previous = LoadObserver.Value;

@@ -44,8 +44,12 @@ public static class MultiFileLoader
             report.Unexpected.AddRange(fileReport.Unexpected.Select(k => $"{k} (in {sources[i].Reader.Path})"));
             report.Ignored.AddRange(fileReport.Ignored);
             foreach (var mismatch in fileReport.ShapeMismatches)
-                if (!winner.ContainsKey(mismatch.Key) && mismatched.Add(mismatch.Key))
+            {
+                if (winner.TryGetValue(mismatch.Key, out var taken))
+                    report.Superseded.Add($"{mismatch.Key}: misshaped in {sources[i].Reader.Path} ([{string.Join(", ", mismatch.Found)}] for [{string.Join(", ", mismatch.Expected)}]), taken from {sources[taken.File].Reader.Path}");
+                else if (mismatched.Add(mismatch.Key))
                     report.ShapeMismatches.Add(mismatch with { Sources = mismatch.Sources.Select(s => $"{s} in {sources[i].Reader.Path}").ToList() });
+            }
         }
         // A key with a wrong shape in every file that has it is listed as a mismatch rather than as missing too.
         report.Missing.RemoveAll(mismatched.Contains);
@@ -55,6 +59,8 @@ public static class MultiFileLoader
                 $"the {sources.Count} files together do not fit the model (strict load; nothing was loaded):" + Environment.NewLine + report.ToText());
 
         int total = winner.Count, done = 0;
+        // The per-file loads stay silent: an observer hears of the whole load once, with the union's report.
+        using (ModelLoader.ObserveLoads(_ => { }))
         for (int i = 0; i < sources.Count; i++)
         {
             int file = i;
@@ -68,6 +74,7 @@ public static class MultiFileLoader
             report.TensorsLoaded += fileReport.TensorsLoaded;
             report.ParametersLoaded += fileReport.ParametersLoaded;
         }
+        ModelLoader.NotifyLoad(report);
         return report;
     }
 }

@@ -91,6 +91,21 @@ public class FlamingoMultiFileTests
     }
 
     [Test]
+    public void AnObserverHearsOfTheWholeLoadOnceAndAMisshapedCopyIsNoted()
+    {
+        // A fourth file, first in order, holds a misshaped copy of a perceiver tensor that checkpoint.safetensors has right.
+        string odd = SafetensorsBuilder.Write(Path.Combine(directory, "odd.safetensors"),
+            new Dictionary<string, Tensor> { ["perceiver.latents"] = zeros(3, 5) });
+        var heard = new List<LoadReport>();
+        using (ModelLoader.ObserveLoads(heard.Add))
+        using (var model = ModelCatalog.Default.Create<FlamingoModel>("flamingo-tiny", new ModelCreateOptions { WeightsPaths = new[] { odd, vision, decoder, trained } }))
+            Assert.That(model.state_dict()["perceiver.latents"].equal(state["perceiver.latents"]).all().item<bool>(), Is.True);
+        Assert.That(heard, Has.Count.EqualTo(1), "one report for the four files");
+        Assert.That(heard[0].IsComplete, Is.True, heard[0].ToText());
+        Assert.That(heard[0].Superseded, Has.Some.StartsWith("perceiver.latents: misshaped in " + odd).And.Some.Contains("[3, 5]"));
+    }
+
+    [Test]
     public void AMissingPartIsAnErrorNamingTheMissingKeys()
     {
         var e = Assert.Throws<CheckpointException>(() => ModelCatalog.Default.Create("flamingo-tiny", new ModelCreateOptions { WeightsPaths = new[] { vision, decoder } }))!;
