@@ -251,7 +251,11 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
             // attributes (parameters, buffers, submodules, flags). The tensors along the tree are the state dict.
             _metadata["pickle.state_dict"] = $"(the TorchScript module tree of {module.TypeName})";
             int budget = 1_000_000;
-            FlattenScriptModule(module, "", 0, ref budget);
+            CheckpointException? unsupported = null;
+            FlattenScriptModule(module, "", 0, ref budget, ref unsupported);
+            // The whole tree is walked first, so a refusal anywhere wins over an unsupported feature (which would let
+            // the caller fall back to libtorch's loader).
+            if (unsupported is not null) throw unsupported;
             IndexStorages();
             return;
         }
@@ -311,7 +315,7 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         if (shared.Count > 0) _metadata["pickle.shared_storage"] = string.Join("; ", shared);
     }
 
-    void FlattenScriptModule(PyObject module, string prefix, int depth, ref int budget)
+    void FlattenScriptModule(PyObject module, string prefix, int depth, ref int budget, ref CheckpointException? unsupported)
     {
         // A module shared by two parents is listed under both names, as nn.Module.state_dict() does; the budget stops
         // a hostile tree of shared modules from expanding exponentially.
@@ -319,21 +323,26 @@ public sealed class TorchPickleReader : ICheckpointReader, ICheckpointDirectRead
         if (--budget < 0) throw Error("the TorchScript module tree expands to more than a million modules", prefix.TrimEnd('.'));
         if (module.State is null) return; // never built: no attributes
         if (module.State is not PyDict attributes)
-            throw Unsupported($"the scripted module {module.TypeName} has a custom __getstate__ ({PickleMachine.TypeName(module.State)} state), which this reader does not support",
-                              prefix.Length == 0 ? null : prefix.TrimEnd('.'));
+        {
+            unsupported ??= Unsupported($"the scripted module {module.TypeName} has a custom __getstate__ ({PickleMachine.TypeName(module.State)} state), which this reader does not support",
+                                        prefix.Length == 0 ? null : prefix.TrimEnd('.'));
+            return;
+        }
         foreach (var (key, value) in attributes.Items)
         {
             if (key is not string name) continue;
             switch (value)
             {
                 case TensorRef:
-                    Add(prefix + name, value, depth, new HashSet<object>());
+                    try { Add(prefix + name, value, depth, new HashSet<object>()); }
+                    catch (UnsupportedCheckpointException e) { unsupported ??= e; }
                     break;
                 case PyObject child when IsScriptClass(child):
-                    FlattenScriptModule(child, prefix + name + ".", depth + 1, ref budget);
+                    FlattenScriptModule(child, prefix + name + ".", depth + 1, ref budget, ref unsupported);
                     break;
                 case PyObject rebuilt when rebuilt.Callable.FullName.StartsWith("torch._utils._rebuild_", StringComparison.Ordinal):
-                    throw Unsupported($"a tensor rebuilt by {rebuilt.Callable.FullName} (quantized or sparse), which this reader does not support", prefix + name);
+                    unsupported ??= Unsupported($"a tensor rebuilt by {rebuilt.Callable.FullName} (quantized or sparse), which this reader does not support", prefix + name);
+                    break;
                 case PyObject other when !IsTorchGlobal(other.Callable):
                     throw Error($"holds an object built by {other.Callable.FullName}, a global outside the allow-list ({PickleAllowList.Description}) " +
                                 "that a TorchScript archive never holds; refused, nothing was called", prefix + name);

@@ -467,6 +467,16 @@ public class TorchPickleReaderTests
         e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
         Assert.That(e!.Message, Does.Contain("builtins.eval").And.Contain("'logit_scale'"));
 
+        // Something unsupported (a quantized tensor) earlier in the tree than a foreign global: still refused, no fallback.
+        w = new PickleWriter().Proto(2);
+        ScriptModule(w, "__torch__.clip.model", "CLIP", root =>
+            root.Str("quantized").Global("torch._utils", "_rebuild_qtensor").EmptyTuple().Reduce()
+                .Str("visual").Global("posix", "system").Str("echo pwned").Tuple1().Reduce());
+        path = ScriptArchiveWith("mixed.pt", w.Stop().ToArray());
+        e = Assert.Throws<CheckpointException>(() => Checkpoint.Open(path).Dispose());
+        Assert.That(e!.Message, Does.Contain("posix.system").And.Contain("refused").And.Not.Contain("libtorch"));
+        Assert.That(e.InnerException, Is.Null, "no fallback was tried");
+
         // Corruption (a truncated pickle) is an error of its own, not a reason to try libtorch.
         var good = ClipLikeScriptArchive()[0].Data;
         path = ScriptArchiveWith("truncated.pt", good[..(good.Length / 2)]);
