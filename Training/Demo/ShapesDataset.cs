@@ -66,7 +66,8 @@ public static class ShapesDataset
     }
 
     static readonly object Info = new { description = "ModelZoo demo shapes data set (generated)", version = "1.0" };
-    static readonly object License = new { name = "CC0", url = "https://creativecommons.org/publicdomain/zero/1.0/" };
+    // The official VQA files carry a license object; the generated data set is public domain (CC0), no link needed.
+    static readonly object License = new { name = "CC0 1.0 (public domain dedication)", url = "" };
 
     static void WriteJson(string path, object value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value));
 
